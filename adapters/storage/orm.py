@@ -1,0 +1,175 @@
+"""SQLAlchemy ORM tables. Every change here needs an Alembic migration in migrations/versions/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class IncidentGroupRow(Base):
+    """A parent grouping of related incidents (same service/namespace, close in time)."""
+
+    __tablename__ = "incident_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("uq_incidents_run", "workflow_id", "run_id", unique=True),
+        Index("ix_incidents_stream", "workspace", "stream_key", "id"),
+        Index("ix_incidents_list", "workspace", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64))
+    stream_key: Mapped[str] = mapped_column(String(255))
+    workflow_id: Mapped[str] = mapped_column(String(400))
+    run_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str | None] = mapped_column(String(255), index=True)
+    namespace: Mapped[str | None] = mapped_column(String(255))
+    severity: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str | None] = mapped_column(String(255))
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    links: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolution_reason: Mapped[str] = mapped_column(Text, default="")
+    previous_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("incident_groups.id"))
+    postmortem_md: Mapped[str | None] = mapped_column(Text)
+    postmortem_at: Mapped[datetime | None]
+
+
+class AlertRow(Base):
+    """Every delivery: stored by the gateway before Temporal hears of it, normalized by the workflow."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_incident", "incident_id", "id"),
+        Index("ix_alerts_stream", "workspace", "stream_key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    stream_key: Mapped[str] = mapped_column(String(255))
+    lifecycle: Mapped[str] = mapped_column(String(16))
+    # received -> signalled (Temporal acknowledged it) | unsignalled (Temporal refused; sender told 503)
+    state: Mapped[str] = mapped_column(String(16), default="received")
+    raw: Mapped[Any] = mapped_column(JSON)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    normalized: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    received_at: Mapped[datetime]
+
+
+class TimelineEventRow(Base):
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_incident", "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ActionLogRow(Base):
+    """Intent and outcome of every action; the idempotency key makes execution exactly-once."""
+
+    __tablename__ = "action_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    action_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(500), unique=True)
+    action: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(32))
+    dry_run: Mapped[bool] = mapped_column(default=True)
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    approved_by: Mapped[str | None] = mapped_column(String(255))
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class IncidentMetricsRow(Base):
+    __tablename__ = "incident_metrics"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    service: Mapped[str | None] = mapped_column(String(255))
+    severity: Mapped[str] = mapped_column(String(16))
+    alert_count: Mapped[int] = mapped_column(Integer)
+    seconds_to_acknowledge: Mapped[int | None] = mapped_column(Integer)
+    seconds_to_resolve: Mapped[int | None] = mapped_column(Integer)
+    computed_at: Mapped[datetime]
+
+
+class DeadLetterRow(Base):
+    """A body that parsed but could not be normalized, kept raw with the reason for redrive."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), unique=True)
+    raw: Mapped[Any] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    redriven_at: Mapped[datetime | None]

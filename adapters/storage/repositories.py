@@ -1,0 +1,340 @@
+"""Repository functions: keyword-only, one session (= one transaction) passed in by the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.storage.orm import (
+    ActionLogRow,
+    AlertRow,
+    DeadLetterRow,
+    IncidentMetricsRow,
+    IncidentRow,
+    TimelineEventRow,
+)
+from domain.models import Alert, IncidentStatus, Lifecycle, TimelineKind
+
+# --- deliveries (alerts table) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    stream_key: str
+    lifecycle: Lifecycle
+    raw: Any
+    headers: dict[str, str]
+    received_at: datetime
+
+
+async def insert_deliveries(
+    session: AsyncSession, *, workspace: str, source: str, deliveries: Sequence[NewDelivery]
+) -> list[int]:
+    """Store deliveries before Temporal hears of them; returns their ids in order."""
+    rows = [
+        AlertRow(
+            workspace=workspace,
+            source=source,
+            stream_key=d.stream_key,
+            lifecycle=d.lifecycle.value,
+            state="received",
+            raw=d.raw,
+            headers=d.headers,
+            received_at=d.received_at,
+        )
+        for d in deliveries
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return [r.id for r in rows]
+
+
+async def set_delivery_state(session: AsyncSession, *, delivery_ids: Sequence[int], state: str) -> None:
+    await session.execute(update(AlertRow).where(AlertRow.id.in_(delivery_ids)).values(state=state))
+
+
+async def get_delivery(session: AsyncSession, *, delivery_id: int) -> AlertRow | None:
+    return await session.get(AlertRow, delivery_id)
+
+
+async def get_deliveries(session: AsyncSession, *, delivery_ids: Sequence[int]) -> list[AlertRow]:
+    result = await session.execute(select(AlertRow).where(AlertRow.id.in_(delivery_ids)).order_by(AlertRow.id))
+    return list(result.scalars())
+
+
+async def attach_deliveries(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    delivery_ids: Sequence[int],
+    normalized: dict[int, dict[str, Any]] | None = None,
+) -> int:
+    """Attach deliveries to an incident and return its alert count (idempotent: derived, not added)."""
+    await session.execute(
+        update(AlertRow).where(AlertRow.id.in_(delivery_ids)).values(incident_id=incident_id, state="signalled")
+    )
+    for delivery_id, body in (normalized or {}).items():
+        await session.execute(update(AlertRow).where(AlertRow.id == delivery_id).values(normalized=body))
+    count = await session.scalar(select(func.count()).select_from(AlertRow).where(AlertRow.incident_id == incident_id))
+    await session.execute(update(IncidentRow).where(IncidentRow.id == incident_id).values(alert_count=count))
+    return int(count or 0)
+
+
+async def alert_stats(
+    session: AsyncSession, *, incident_id: int
+) -> tuple[dict[Lifecycle, int], datetime | None, datetime | None]:
+    """Deliveries by lifecycle, and the first and last receive times."""
+    rows = await session.execute(
+        select(AlertRow.lifecycle, func.count(), func.min(AlertRow.received_at), func.max(AlertRow.received_at))
+        .where(AlertRow.incident_id == incident_id)
+        .group_by(AlertRow.lifecycle)
+    )
+    counts: dict[Lifecycle, int] = {}
+    first: datetime | None = None
+    last: datetime | None = None
+    for lifecycle, n, lo, hi in rows.all():
+        counts[Lifecycle(lifecycle)] = int(n)
+        first = lo if first is None or (lo and lo < first) else first
+        last = hi if last is None or (hi and hi > last) else last
+    return counts, first, last
+
+
+# --- incidents ----------------------------------------------------------------------------------
+
+
+async def get_incident_for_run(session: AsyncSession, *, workflow_id: str, run_id: str) -> IncidentRow | None:
+    result = await session.execute(
+        select(IncidentRow).where(IncidentRow.workflow_id == workflow_id, IncidentRow.run_id == run_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def create_incident(
+    session: AsyncSession,
+    *,
+    workspace: str,
+    stream_key: str,
+    workflow_id: str,
+    run_id: str,
+    alert: Alert,
+    opened_at: datetime,
+    previous_incident_id: int | None,
+) -> IncidentRow:
+    row = IncidentRow(
+        workspace=workspace,
+        stream_key=stream_key,
+        workflow_id=workflow_id,
+        run_id=run_id,
+        title=alert.title,
+        description=alert.description,
+        source=alert.source,
+        service=alert.service,
+        namespace=alert.namespace,
+        severity=alert.severity.value,
+        status=IncidentStatus.open.value,
+        fingerprint=alert.fingerprint,
+        labels=dict(alert.labels),
+        links=dict(alert.links),
+        alert_count=0,
+        opened_at=opened_at,
+        previous_incident_id=previous_incident_id,
+        resolution_reason="",
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_incident(session: AsyncSession, *, incident_id: int, workspace: str | None = None) -> IncidentRow | None:
+    row = await session.get(IncidentRow, incident_id)
+    if row is None or (workspace is not None and row.workspace != workspace):
+        return None
+    return row
+
+
+async def last_incident_for_stream(session: AsyncSession, *, workspace: str, stream_key: str) -> IncidentRow | None:
+    result = await session.execute(
+        select(IncidentRow)
+        .where(IncidentRow.workspace == workspace, IncidentRow.stream_key == stream_key)
+        .order_by(IncidentRow.id.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_incidents(
+    session: AsyncSession,
+    *,
+    workspace: str,
+    status: str | None = None,
+    severity: str | None = None,
+    service: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[IncidentRow], int]:
+    """A page of incidents, newest first, and the total that match the filters."""
+    conditions = [IncidentRow.workspace == workspace]
+    if status:
+        conditions.append(IncidentRow.status == status)
+    if severity:
+        conditions.append(IncidentRow.severity == severity)
+    if service:
+        conditions.append(IncidentRow.service == service)
+    total = await session.scalar(select(func.count()).select_from(IncidentRow).where(*conditions))
+    rows = await session.execute(
+        select(IncidentRow).where(*conditions).order_by(IncidentRow.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total or 0)
+
+
+async def set_incident_status(
+    session: AsyncSession,
+    *,
+    incident: IncidentRow,
+    status: IncidentStatus,
+    at: datetime,
+    actor: str,
+    reason: str,
+) -> bool:
+    """Move the incident to `status`; returns False when it already was (a retried activity)."""
+    if incident.status == status.value or incident.status == IncidentStatus.resolved.value:
+        return False
+    incident.status = status.value
+    if status is IncidentStatus.acknowledged:
+        incident.acknowledged_at = at
+        incident.acknowledged_by = actor
+    elif status is IncidentStatus.resolved:
+        incident.resolved_at = at
+        incident.resolved_by = actor
+        incident.resolution_reason = reason
+    await session.flush()
+    return True
+
+
+async def save_postmortem(session: AsyncSession, *, incident: IncidentRow, markdown: str, at: datetime) -> None:
+    incident.postmortem_md = markdown
+    incident.postmortem_at = at
+    await session.flush()
+
+
+async def save_metrics(session: AsyncSession, *, incident: IncidentRow, at: datetime) -> IncidentMetricsRow:
+    """Compute and upsert MTTA/MTTR inputs for one incident."""
+    row = await session.get(IncidentMetricsRow, incident.id)
+    if row is None:
+        row = IncidentMetricsRow(incident_id=incident.id)
+        session.add(row)
+    row.workspace = incident.workspace
+    row.service = incident.service
+    row.severity = incident.severity
+    row.alert_count = incident.alert_count
+    row.seconds_to_acknowledge = (
+        int((incident.acknowledged_at - incident.opened_at).total_seconds()) if incident.acknowledged_at else None
+    )
+    row.seconds_to_resolve = (
+        int((incident.resolved_at - incident.opened_at).total_seconds()) if incident.resolved_at else None
+    )
+    row.computed_at = at
+    await session.flush()
+    return row
+
+
+# --- timeline, actions, dead letters ------------------------------------------------------------
+
+
+async def add_timeline_event(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    at: datetime,
+    kind: TimelineKind,
+    actor: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        TimelineEventRow(incident_id=incident_id, at=at, kind=kind.value, actor=actor, message=message, data=data or {})
+    )
+    await session.flush()
+
+
+async def timeline_has(session: AsyncSession, *, incident_id: int, kind: TimelineKind, marker: str) -> bool:
+    """True when an event of `kind` carrying data.marker == marker exists (retry-safe inserts)."""
+    result = await session.execute(
+        select(TimelineEventRow).where(TimelineEventRow.incident_id == incident_id, TimelineEventRow.kind == kind.value)
+    )
+    return any(row.data.get("marker") == marker for row in result.scalars())
+
+
+async def list_timeline(session: AsyncSession, *, incident_id: int) -> list[TimelineEventRow]:
+    result = await session.execute(
+        select(TimelineEventRow)
+        .where(TimelineEventRow.incident_id == incident_id)
+        .order_by(TimelineEventRow.at, TimelineEventRow.id)
+    )
+    return list(result.scalars())
+
+
+async def list_actions(session: AsyncSession, *, incident_id: int) -> list[ActionLogRow]:
+    result = await session.execute(
+        select(ActionLogRow).where(ActionLogRow.incident_id == incident_id).order_by(ActionLogRow.created_at)
+    )
+    return list(result.scalars())
+
+
+async def dead_letter_for_delivery(session: AsyncSession, *, delivery_id: int) -> DeadLetterRow | None:
+    result = await session.execute(select(DeadLetterRow).where(DeadLetterRow.alert_id == delivery_id))
+    return result.scalar_one_or_none()
+
+
+async def insert_dead_letter(
+    session: AsyncSession,
+    *,
+    workspace: str,
+    source: str,
+    delivery_id: int | None,
+    raw: Any,
+    reason: str,
+    at: datetime,
+) -> DeadLetterRow:
+    row = DeadLetterRow(workspace=workspace, source=source, alert_id=delivery_id, raw=raw, reason=reason, created_at=at)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def record_late_deliveries(
+    session: AsyncSession,
+    *,
+    workspace: str,
+    stream_key: str,
+    delivery_ids: Sequence[int],
+    lifecycle: Lifecycle,
+    at: datetime,
+) -> int | None:
+    """Acknowledge/resolve deliveries with no open run: record them on the stream's last incident.
+
+    Returns that incident's id, or None when the stream never had one (nothing is created: a late
+    "resolved" must never open a phantom incident).
+    """
+    last = await last_incident_for_stream(session, workspace=workspace, stream_key=stream_key)
+    if last is None:
+        await set_delivery_state(session, delivery_ids=delivery_ids, state="orphaned")
+        return None
+    await attach_deliveries(session, incident_id=last.id, delivery_ids=delivery_ids)
+    marker = f"late:{min(delivery_ids)}"
+    if not await timeline_has(session, incident_id=last.id, kind=TimelineKind.late_event, marker=marker):
+        await add_timeline_event(
+            session,
+            incident_id=last.id,
+            at=at,
+            kind=TimelineKind.late_event,
+            actor="gateway",
+            message=f"{len(delivery_ids)} {lifecycle.value} alert(s) received after the incident closed",
+            data={"marker": marker, "delivery_ids": list(delivery_ids)},
+        )
+    return last.id

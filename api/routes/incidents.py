@@ -1,0 +1,263 @@
+"""Incidents: list, detail (stored data + live workflow state), timeline, postmortem, resolve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, status
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from adapters.storage import repositories as repo
+from adapters.storage.orm import IncidentRow
+from api.deps import DbDep, StateDep, WorkspaceDep
+from api.errors import Conflict, NotFound
+from api.ingest import TemporalUnavailable
+from domain.models import AcknowledgeSignal, IncidentState, IncidentStatus, ResolveSignal, Severity
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+
+class IncidentOut(BaseModel):
+    id: int
+    workspace: str
+    title: str
+    description: str
+    source: str
+    service: str | None
+    namespace: str | None
+    severity: str
+    status: str
+    stream_key: str
+    fingerprint: str | None
+    alert_count: int
+    labels: dict[str, Any]
+    links: dict[str, Any]
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_reason: str
+    previous_incident_id: int | None
+    postmortem_available: bool
+
+    @classmethod
+    def of(cls, row: IncidentRow) -> IncidentOut:
+        return cls(
+            id=row.id,
+            workspace=row.workspace,
+            title=row.title,
+            description=row.description,
+            source=row.source,
+            service=row.service,
+            namespace=row.namespace,
+            severity=row.severity,
+            status=row.status,
+            stream_key=row.stream_key,
+            fingerprint=row.fingerprint,
+            alert_count=row.alert_count,
+            labels=row.labels,
+            links=row.links,
+            opened_at=row.opened_at,
+            acknowledged_at=row.acknowledged_at,
+            acknowledged_by=row.acknowledged_by,
+            resolved_at=row.resolved_at,
+            resolved_by=row.resolved_by,
+            resolution_reason=row.resolution_reason,
+            previous_incident_id=row.previous_incident_id,
+            postmortem_available=row.postmortem_md is not None,
+        )
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class WorkflowInfo(BaseModel):
+    workflow_id: str
+    run_id: str
+    temporal_ui_url: str
+    state: IncidentState | None = Field(description="Live state from the get_state query, when the run is open")
+    state_note: str = ""
+
+
+class IncidentDetail(IncidentOut):
+    workflow: WorkflowInfo
+
+
+class TimelineEventOut(BaseModel):
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+    data: dict[str, Any]
+
+
+class ResolveIn(BaseModel):
+    by: str = Field(default="api", max_length=255)
+    reason: str = Field(default="", max_length=2000)
+
+
+class AcknowledgeIn(BaseModel):
+    by: str = Field(default="api", max_length=255)
+
+
+class CommandAccepted(BaseModel):
+    incident_id: int
+    status: str
+    detail: str
+
+
+async def _load(db: DbDep, workspace: str, incident_id: int) -> IncidentRow:
+    async with db.session() as session:
+        row = await repo.get_incident(session, incident_id=incident_id, workspace=workspace)
+    if row is None:
+        raise NotFound(f"incident {incident_id}")
+    return row
+
+
+@router.get("")
+async def list_incidents(
+    db: DbDep,
+    workspace: WorkspaceDep,
+    status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
+    severity: Severity | None = None,
+    service: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> IncidentPage:
+    """Incidents of the workspace, newest first, from SQL."""
+    async with db.session() as session:
+        rows, total = await repo.list_incidents(
+            session,
+            workspace=workspace,
+            status=status_.value if status_ else None,
+            severity=severity.value if severity else None,
+            service=service,
+            limit=limit,
+            offset=offset,
+        )
+    return IncidentPage(items=[IncidentOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{incident_id}")
+async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, state: StateDep) -> IncidentDetail:
+    """Stored incident, its workflow run, the Temporal UI link and (while open) the live state."""
+    row = await _load(db, workspace, incident_id)
+    live: IncidentState | None = None
+    note = ""
+    if row.status == IncidentStatus.resolved.value:
+        note = "run closed: the stored record is authoritative"
+    else:
+        try:
+            client = await state.temporal.client()
+            handle = client.get_workflow_handle(row.workflow_id)
+            answer = await asyncio.wait_for(
+                handle.query("get_state", result_type=IncidentState),
+                timeout=state.settings.query_timeout_seconds,
+            )
+            if answer.incident_id in (None, row.id):
+                live = answer
+            else:
+                note = "the workflow has moved on to a later incident of this stream"
+        except (TimeoutError, RPCError, WorkflowQueryFailedError, TemporalUnavailable) as exc:
+            # The stored record still answers; the note tells the caller why the live part is missing.
+            log.warning("get_state for incident %s failed: %r", row.id, exc)
+            note = f"live state unavailable: {type(exc).__name__}"
+    return IncidentDetail(
+        **IncidentOut.of(row).model_dump(),
+        workflow=WorkflowInfo(
+            workflow_id=row.workflow_id,
+            run_id=row.run_id,
+            temporal_ui_url=state.settings.workflow_ui_url(row.workflow_id, row.run_id),
+            state=live,
+            state_note=note,
+        ),
+    )
+
+
+@router.get("/{incident_id}/timeline")
+async def get_timeline(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> list[TimelineEventOut]:
+    """Every recorded event of the incident, oldest first."""
+    row = await _load(db, workspace, incident_id)
+    async with db.session() as session:
+        events = await repo.list_timeline(session, incident_id=row.id)
+    return [TimelineEventOut(at=e.at, kind=e.kind, actor=e.actor, message=e.message, data=e.data) for e in events]
+
+
+@router.get(
+    "/{incident_id}/postmortem",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/markdown": {}}},
+        404: {"description": "No such incident, or not written yet"},
+    },
+)
+async def get_postmortem(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> PlainTextResponse:
+    """The postmortem Markdown, written when the incident resolves."""
+    row = await _load(db, workspace, incident_id)
+    if row.postmortem_md is None:
+        raise NotFound(f"postmortem of incident {incident_id} (it is written when the incident resolves)")
+    return PlainTextResponse(row.postmortem_md, media_type="text/markdown; charset=utf-8")
+
+
+async def _signal(state: StateDep, row: IncidentRow, name: str, arg: BaseModel) -> None:
+    client = await state.temporal.client()
+    try:
+        await client.get_workflow_handle(row.workflow_id).signal(name, arg)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise Conflict(f"incident {row.id} has no open workflow run; it is already closed") from exc
+        raise
+
+
+@router.post(
+    "/{incident_id}/resolve",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "Already resolved"}},
+)
+async def resolve_incident(
+    incident_id: int,
+    db: DbDep,
+    workspace: WorkspaceDep,
+    state: StateDep,
+    body: Annotated[ResolveIn | None, Body()] = None,
+) -> CommandAccepted:
+    """Ask the incident's workflow to resolve it; the postmortem follows."""
+    body = body or ResolveIn()
+    row = await _load(db, workspace, incident_id)
+    if row.status == IncidentStatus.resolved.value:
+        raise Conflict(f"incident {incident_id} is already resolved")
+    await _signal(state, row, "resolve", ResolveSignal(by=body.by, reason=body.reason, incident_id=row.id))
+    return CommandAccepted(incident_id=row.id, status="resolving", detail="the workflow will resolve the incident")
+
+
+@router.post(
+    "/{incident_id}/acknowledge",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "Not open"}},
+)
+async def acknowledge_incident(
+    incident_id: int,
+    db: DbDep,
+    workspace: WorkspaceDep,
+    state: StateDep,
+    body: Annotated[AcknowledgeIn | None, Body()] = None,
+) -> CommandAccepted:
+    """Acknowledge an open incident."""
+    body = body or AcknowledgeIn()
+    row = await _load(db, workspace, incident_id)
+    if row.status != IncidentStatus.open.value:
+        raise Conflict(f"incident {incident_id} is {row.status}, not open")
+    await _signal(state, row, "acknowledge", AcknowledgeSignal(by=body.by, incident_id=row.id))
+    return CommandAccepted(incident_id=row.id, status="acknowledging", detail="the workflow will acknowledge it")

@@ -1,0 +1,252 @@
+"""Pydantic models shared by the gateway, the workflows and the activities.
+
+This module is imported inside the Temporal workflow sandbox: it must stay pure. No clock, no random,
+no uuid in defaults — times and ids are always passed in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    """Normalized severity, most severe first."""
+
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+
+
+class Lifecycle(StrEnum):
+    """What a delivery says about the alert it carries."""
+
+    firing = "firing"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class IncidentStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class RunOutcome(StrEnum):
+    """How an IncidentWorkflow run ended."""
+
+    resolved = "resolved"
+    dead_lettered = "dead_lettered"
+    orphaned = "orphaned"
+
+
+class TimelineKind(StrEnum):
+    incident_opened = "incident_opened"
+    alert_received = "alert_received"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+    late_event = "late_event"
+    postmortem_written = "postmortem_written"
+    note = "note"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- alerts -------------------------------------------------------------------------------------
+
+
+class Alert(_Model):
+    """One alert in the product's own words, whatever tool sent it."""
+
+    source: str
+    title: str
+    description: str = ""
+    severity: Severity = Severity.medium
+    lifecycle: Lifecycle = Lifecycle.firing
+    service: str | None = None
+    namespace: str | None = None
+    pod: str | None = None
+    deployment: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    links: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class NormalizationError(ValueError):
+    """A payload that parses as JSON but cannot become an Alert; the message says why."""
+
+
+# --- workflow inputs, signals and queries -------------------------------------------------------
+
+
+class AlertSignal(_Model):
+    """A reference to deliveries already stored in SQL; never the payload itself."""
+
+    delivery_ids: list[int]
+    lifecycle: Lifecycle
+    count: int
+
+
+class ResolveSignal(_Model):
+    """Resolve the incident. `incident_id` guards against resolving a later incident on the same stream."""
+
+    by: str
+    reason: str = ""
+    incident_id: int | None = None
+
+
+class AcknowledgeSignal(_Model):
+    by: str
+    incident_id: int | None = None
+
+
+class IncidentRecord(_Model):
+    """What the workflow keeps about the incident the run opened."""
+
+    incident_id: int
+    workspace: str
+    title: str
+    service: str | None
+    severity: Severity
+    opened_at: datetime
+    alert_count: int = 0
+    auto_resolve_after_seconds: int | None = None
+
+
+class IncidentCarry(_Model):
+    """State carried across continue-as-new (history hygiene or a recurrence after close)."""
+
+    incident: IncidentRecord | None = None
+    status: IncidentStatus = IncidentStatus.open
+    alert_count: int = 0
+    pending: list[AlertSignal] = Field(default_factory=list)
+    previous_incident_id: int | None = None
+    acknowledged_by: str | None = None
+
+
+class StartIncidentInput(_Model):
+    """The start input: workspace and stream key only; every alert arrives as a signal."""
+
+    workspace: str
+    stream_key: str
+    carry: IncidentCarry | None = None
+
+
+class IncidentState(_Model):
+    """The answer of the get_state query."""
+
+    workspace: str
+    stream_key: str
+    incident_id: int | None
+    status: IncidentStatus
+    title: str | None
+    service: str | None
+    severity: Severity | None
+    alert_count: int
+    pending_deliveries: int
+    acknowledged_by: str | None
+    resolved_by: str | None
+    postmortem_written: bool
+
+
+class IncidentResult(_Model):
+    outcome: RunOutcome
+    incident_id: int | None
+    alert_count: int
+
+
+# --- activity inputs and results ----------------------------------------------------------------
+
+
+class NormalizeAlertInput(_Model):
+    delivery_id: int
+
+
+class NormalizedAlertResult(_Model):
+    """Either the alert, or the dead letter that holds the body and the reason."""
+
+    delivery_id: int
+    alert: Alert | None = None
+    dead_letter_id: int | None = None
+    reason: str | None = None
+
+
+class RecordIncidentInput(_Model):
+    workspace: str
+    stream_key: str
+    workflow_id: str
+    run_id: str
+    alert: Alert
+    delivery_ids: list[int]
+    opened_at: datetime
+    previous_incident_id: int | None = None
+
+
+class AttachAlertsInput(_Model):
+    incident_id: int
+    delivery_ids: list[int]
+    lifecycle: Lifecycle
+    at: datetime
+    late: bool = False
+
+
+class AttachAlertsResult(_Model):
+    alert_count: int
+
+
+class RecordOrphansInput(_Model):
+    """Acknowledge/resolve deliveries that reached a run with no incident of its own."""
+
+    workspace: str
+    stream_key: str
+    delivery_ids: list[int]
+    at: datetime
+
+
+class UpdateIncidentStatusInput(_Model):
+    incident_id: int
+    status: IncidentStatus
+    at: datetime
+    actor: str
+    reason: str = ""
+
+
+class GeneratePostmortemInput(_Model):
+    incident_id: int
+
+
+class PostmortemResult(_Model):
+    incident_id: int
+    characters: int
+
+
+# --- read models --------------------------------------------------------------------------------
+
+
+class TimelineEntry(_Model):
+    at: datetime
+    kind: TimelineKind
+    actor: str
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionEntry(_Model):
+    """One action taken (or attempted) on an incident, as the postmortem reports it."""
+
+    action: str
+    status: str
+    requested_by: str | None = None
+    approved_by: str | None = None
+    at: datetime
+    dry_run: bool = False

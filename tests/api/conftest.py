@@ -1,0 +1,59 @@
+"""The API in-process (real app, real lifespan) with a real worker, on both database backends."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.storage.db import Database
+from api.app import create_app
+from domain.settings import Settings
+from worker.temporal import build_worker
+
+
+@dataclass
+class Harness:
+    http: httpx.AsyncClient
+    app: FastAPI
+    db: Database
+    client: Client
+    settings: Settings
+
+
+def make_settings(
+    *, db_url: str, env: WorkflowEnvironment, task_queue: str, tmp_path: Path, **extra: object
+) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        temporal_address=env.client.service_client.config.target_host,
+        task_queue=task_queue,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def harness(
+    db_url: str, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    # Each test gets its own workspace: workflow ids embed it, and the dev server is shared by the session.
+    workspace = f"ws-{uuid.uuid4().hex[:10]}"
+    settings = make_settings(
+        db_url=db_url, env=temporal_env, task_queue=task_queue, tmp_path=tmp_path, default_workspace=workspace
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        db: Database = app.state.aisre.db
+        worker = build_worker(temporal_env.client, settings=settings, db=db, task_queue=task_queue)
+        async with worker:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://aisre.test") as http:
+                yield Harness(http=http, app=app, db=db, client=temporal_env.client, settings=settings)

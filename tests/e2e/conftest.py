@@ -1,0 +1,122 @@
+"""Run the real embedded stack (`aisre up`) in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _create_pg_database, _drop_pg_database, pg_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmbeddedStack:
+    """One `aisre up` process tree on its own data directory and ports."""
+
+    data_dir: Path
+    database_url: str
+    api_port: int = field(default_factory=free_port)
+    temporal_port: int = field(default_factory=free_port)
+    ui_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[str] | None = None
+    output: str = ""
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "cli.main", "up",
+            "--data-dir", str(self.data_dir),
+            "--api-port", str(self.api_port),
+            "--temporal-port", str(self.temporal_port),
+            "--ui-port", str(self.ui_port),
+        ]  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AI_SRE_")}
+        env["AI_SRE_DATABASE_URL"] = self.database_url
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        return env
+
+    def start(self, *, timeout: float = 120.0) -> None:
+        """Start and wait until /health answers 200."""
+        self.process = subprocess.Popen(
+            self.command(),
+            env=self.env(),
+            cwd=self.data_dir.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                out = self.process.stdout.read() if self.process.stdout else ""
+                raise AssertionError(f"aisre up exited with {self.process.returncode}:\n{out}")
+            try:
+                if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise AssertionError(f"aisre up did not become healthy in {timeout}s:\n{self.output}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send `sig` to the supervisor only (as Ctrl-C/kill would) and return its exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=60)
+        finally:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.output += self.process.stdout.read() if self.process.stdout else ""
+        return code
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def stack_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'aisre.db'}"
+        return
+    name = await _create_pg_database()
+    try:
+        yield pg_url(name)
+    finally:
+        await _drop_pg_database(name)
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path, stack_db_url: str) -> Iterator[Callable[[], EmbeddedStack]]:
+    stacks: list[EmbeddedStack] = []
+
+    def make() -> EmbeddedStack:
+        stack = EmbeddedStack(data_dir=tmp_path / "data", database_url=stack_db_url)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        if stack.process is not None and stack.process.poll() is None:
+            stack.stop()

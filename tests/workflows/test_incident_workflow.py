@@ -1,0 +1,219 @@
+"""IncidentWorkflow logic with activities swapped by name, on the session's real dev server.
+
+(The time-skipping test server rejects the workflow's search-attribute upserts, so the one timer test
+uses a one-second auto-resolve instead of skipped time.)"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.models import (
+    Alert,
+    AlertSignal,
+    AttachAlertsInput,
+    AttachAlertsResult,
+    GeneratePostmortemInput,
+    IncidentRecord,
+    IncidentResult,
+    IncidentState,
+    Lifecycle,
+    NormalizeAlertInput,
+    NormalizedAlertResult,
+    PostmortemResult,
+    RecordIncidentInput,
+    RecordOrphansInput,
+    ResolveSignal,
+    RunOutcome,
+    Severity,
+    StartIncidentInput,
+    UpdateIncidentStatusInput,
+)
+from tests.helpers import poll
+from workflows.incident import IncidentWorkflow
+
+
+@pytest.fixture
+def env(temporal_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    return temporal_env
+
+
+class FakeStore:
+    """In-memory stand-ins for the storage activities, registered under the real names."""
+
+    def __init__(self, *, bad_ids: set[int] | None = None, auto_resolve: int | None = None) -> None:
+        self.bad_ids = bad_ids or set()
+        self.auto_resolve = auto_resolve
+        self.attached: list[int] = []
+        self.statuses: list[tuple[str, str]] = []
+        self.orphans: list[int] = []
+        self.postmortems: list[int] = []
+        self.incidents = 0
+        self.previous: list[int | None] = []
+
+    def activities(self) -> list[Callable[..., Any]]:
+        @activity.defn(name="normalize_alert")
+        async def normalize_alert(inp: NormalizeAlertInput) -> NormalizedAlertResult:
+            if inp.delivery_id in self.bad_ids:
+                return NormalizedAlertResult(delivery_id=inp.delivery_id, dead_letter_id=1, reason="bad")
+            alert = Alert(source="webhook", title="disk full", severity=Severity.high, service="db")
+            return NormalizedAlertResult(delivery_id=inp.delivery_id, alert=alert)
+
+        @activity.defn(name="record_incident")
+        async def record_incident(inp: RecordIncidentInput) -> IncidentRecord:
+            self.incidents += 1
+            self.previous.append(inp.previous_incident_id)
+            self.attached.extend(inp.delivery_ids)
+            return IncidentRecord(
+                incident_id=100 + self.incidents,
+                workspace=inp.workspace,
+                title=inp.alert.title,
+                service=inp.alert.service,
+                severity=inp.alert.severity,
+                opened_at=inp.opened_at,
+                alert_count=len(inp.delivery_ids),
+                auto_resolve_after_seconds=self.auto_resolve,
+            )
+
+        @activity.defn(name="attach_alerts")
+        async def attach_alerts(inp: AttachAlertsInput) -> AttachAlertsResult:
+            self.attached.extend(inp.delivery_ids)
+            return AttachAlertsResult(alert_count=len(self.attached))
+
+        @activity.defn(name="record_orphans")
+        async def record_orphans(inp: RecordOrphansInput) -> None:
+            self.orphans.extend(inp.delivery_ids)
+
+        @activity.defn(name="update_incident_status")
+        async def update_incident_status(inp: UpdateIncidentStatusInput) -> None:
+            self.statuses.append((inp.status.value, inp.actor))
+
+        @activity.defn(name="generate_postmortem")
+        async def generate_postmortem(inp: GeneratePostmortemInput) -> PostmortemResult:
+            self.postmortems.append(inp.incident_id)
+            return PostmortemResult(incident_id=inp.incident_id, characters=10)
+
+        return [
+            normalize_alert,
+            record_incident,
+            attach_alerts,
+            record_orphans,
+            update_incident_status,
+            generate_postmortem,
+        ]
+
+
+async def signal_with_start(client: Client, task_queue: str, workflow_id: str, sig: AlertSignal) -> WorkflowHandle:
+    handle: WorkflowHandle = await client.start_workflow(
+        IncidentWorkflow.run,
+        StartIncidentInput(workspace="default", stream_key="k"),
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="alert",
+        start_signal_args=[sig],
+    )
+    return handle
+
+
+async def _count(handle: WorkflowHandle, expected: int) -> bool:
+    state = await handle.query(IncidentWorkflow.get_state)
+    return bool(state.alert_count == expected)
+
+
+async def _incident(handle: WorkflowHandle, incident_id: int) -> IncidentState | None:
+    try:
+        state = await handle.query(IncidentWorkflow.get_state)
+    except (RPCError, WorkflowQueryFailedError):  # the new run may not have answered its first task yet
+        return None
+    return state if state.incident_id == incident_id else None
+
+
+def firing(*ids: int) -> AlertSignal:
+    return AlertSignal(delivery_ids=list(ids), lifecycle=Lifecycle.firing, count=len(ids))
+
+
+def resolved(*ids: int) -> AlertSignal:
+    return AlertSignal(delivery_ids=list(ids), lifecycle=Lifecycle.resolved, count=len(ids))
+
+
+async def test_auto_resolve_after_silence(env: WorkflowEnvironment) -> None:
+    store = FakeStore(auto_resolve=1)
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await signal_with_start(env.client, queue, f"wf-{uuid.uuid4()}", firing(1, 2))
+        result = await handle.result()
+    assert result == IncidentResult(outcome=RunOutcome.resolved, incident_id=101, alert_count=2)
+    assert store.statuses == [("resolved", "aisre")]
+    assert store.postmortems == [101]
+
+
+async def test_repeats_are_counted_then_resolve_signal_closes(env: WorkflowEnvironment) -> None:
+    store = FakeStore()
+    queue = f"tq-{uuid.uuid4()}"
+    workflow_id = f"wf-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await signal_with_start(env.client, queue, workflow_id, firing(1))
+        for batch in ((2, 3), (4,), (5, 6, 7)):
+            await signal_with_start(env.client, queue, workflow_id, firing(*batch))
+        await poll(lambda: _count(handle, 7))
+        state = await handle.query(IncidentWorkflow.get_state)
+        assert isinstance(state, IncidentState)
+        assert state.alert_count == 7
+        assert state.incident_id == 101
+        # A resolve aimed at another incident of the stream is ignored.
+        await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="eve", incident_id=999))
+        await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="alice", incident_id=101))
+        result = await handle.result()
+    assert result.outcome is RunOutcome.resolved
+    assert result.alert_count == 7
+    assert store.incidents == 1
+    assert sorted(store.attached) == [1, 2, 3, 4, 5, 6, 7]
+    assert store.statuses == [("resolved", "alice")]
+
+
+async def test_first_unusable_delivery_is_skipped_and_all_unusable_ends_dead_lettered(
+    env: WorkflowEnvironment,
+) -> None:
+    store = FakeStore(bad_ids={1, 9})
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await signal_with_start(env.client, queue, f"wf-{uuid.uuid4()}", firing(1, 2))
+        await handle.signal(IncidentWorkflow.alert, resolved(3))
+        result = await handle.result()
+        assert result.incident_id == 101
+        assert store.attached == [2, 3]
+
+        dead = await signal_with_start(env.client, queue, f"wf-{uuid.uuid4()}", firing(9))
+        assert (await dead.result()).outcome is RunOutcome.dead_lettered
+    assert store.incidents == 1
+
+
+async def test_firing_behind_a_resolve_opens_the_next_incident_as_recurrence(env: WorkflowEnvironment) -> None:
+    store = FakeStore()
+    queue = f"tq-{uuid.uuid4()}"
+    workflow_id = f"wf-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await signal_with_start(env.client, queue, workflow_id, firing(1))
+        await poll(lambda: _count(handle, 1))
+        # Resolve and a new firing arrive together: the firing must not be folded into the closing incident.
+        await handle.signal(IncidentWorkflow.alert, resolved(2))
+        await handle.signal(IncidentWorkflow.alert, firing(3))
+        follow = env.client.get_workflow_handle_for(IncidentWorkflow.run, workflow_id)
+        state = await poll(lambda: _incident(follow, 102))
+        assert state.incident_id == 102
+        assert state.status.value == "open"
+        await follow.signal(IncidentWorkflow.resolve, ResolveSignal(by="bob"))
+        final = await follow.result()
+    assert final.incident_id == 102
+    assert store.previous == [None, 101]
+    assert store.postmortems == [101, 102]

@@ -1,0 +1,1 @@
+"""The worker process: Temporal client, worker wiring, schedules."""
