@@ -63,6 +63,8 @@ class Stack:
         s = self.settings
         for what, port in (("API", s.api_port), ("Temporal", s.temporal_port), ("Temporal UI", s.ui_port)):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                # Like the servers themselves: a port in TIME_WAIT after a restart is free, a listener is not.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind(("127.0.0.1", port))
                 except OSError:
