@@ -8,14 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.conftest import _create_pg_database, _drop_pg_database, pg_url
 
 
 def free_port() -> int:
@@ -95,24 +93,12 @@ class EmbeddedStack:
         return code
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def stack_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'aisre.db'}"
-        return
-    name = await _create_pg_database()
-    try:
-        yield pg_url(name)
-    finally:
-        await _drop_pg_database(name)
-
-
 @pytest.fixture
-def make_stack(tmp_path: Path, stack_db_url: str) -> Iterator[Callable[[], EmbeddedStack]]:
+def make_stack(tmp_path: Path, db_url: str) -> Iterator[Callable[[], EmbeddedStack]]:
     stacks: list[EmbeddedStack] = []
 
     def make() -> EmbeddedStack:
-        stack = EmbeddedStack(data_dir=tmp_path / "data", database_url=stack_db_url)
+        stack = EmbeddedStack(data_dir=tmp_path / "data", database_url=db_url)
         stacks.append(stack)
         return stack
 
