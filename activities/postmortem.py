@@ -41,6 +41,7 @@ class PostmortemActivities:
                 severity=Severity(incident.severity),
                 source=incident.source,
                 opened_at=incident.opened_at,
+                started_at=incident.started_at,
                 acknowledged_at=incident.acknowledged_at,
                 resolved_at=incident.resolved_at,
                 resolved_by=incident.resolved_by,

@@ -23,6 +23,7 @@ class PostmortemFacts(BaseModel):
     severity: Severity
     source: str
     opened_at: datetime
+    started_at: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
@@ -62,7 +63,8 @@ def _cell(text: str) -> str:
 
 def render_postmortem(facts: PostmortemFacts) -> str:
     """Return the postmortem Markdown: summary, impact, alerts, actions, timeline, follow-ups."""
-    start = facts.first_alert_at or facts.opened_at
+    # Impact starts when the monitoring tool saw the problem begin, if it said so, else at the first alert.
+    start = min(t for t in (facts.started_at, facts.first_alert_at, facts.opened_at) if t is not None)
     end = facts.resolved_at
     total_alerts = sum(facts.alerts_by_lifecycle.values())
     lines: list[str] = [f"# Postmortem: {facts.title}", ""]

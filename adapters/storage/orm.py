@@ -80,6 +80,8 @@ class IncidentRow(Base):
     links: Mapped[dict[str, Any]] = mapped_column(default=dict)
     alert_count: Mapped[int] = mapped_column(Integer, default=0)
     opened_at: Mapped[datetime]
+    # When the monitoring tool says the problem began (e.g. Alertmanager startsAt); may precede opened_at.
+    started_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(255))
     resolved_at: Mapped[datetime | None]

@@ -142,6 +142,7 @@ async def create_incident(
         links=dict(alert.links),
         alert_count=0,
         opened_at=opened_at,
+        started_at=alert.started_at if alert.started_at and alert.started_at <= opened_at else None,
         previous_incident_id=previous_incident_id,
         resolution_reason="",
     )

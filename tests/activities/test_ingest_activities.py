@@ -152,3 +152,38 @@ async def test_resolve_writes_metrics_and_postmortem_once(database: Database) ->
     assert kinds.count("postmortem_written") == 1
     assert await count(database, TimelineEventRow) == 5
     assert await count(database, AlertRow) == 1
+
+
+async def test_postmortem_impact_starts_when_the_tool_saw_the_problem_begin(database: Database) -> None:
+    ids = await store(database, {"title": "disk full", "service": "db", "started_at": "2026-11-27T09:55:00Z"})
+    acts = ingest(database)
+    env = ActivityEnvironment()
+    normalized = await env.run(acts.normalize_alert, NormalizeAlertInput(delivery_id=ids[0]))
+    assert normalized.alert is not None
+    record = await env.run(
+        acts.record_incident,
+        RecordIncidentInput(
+            workspace="default",
+            stream_key="webhook:k",
+            workflow_id="wf",
+            run_id="r",
+            alert=normalized.alert,
+            delivery_ids=ids,
+            opened_at=T0,
+        ),
+    )
+    resolve = UpdateIncidentStatusInput(
+        incident_id=record.incident_id, status=IncidentStatus.resolved, at=T0 + timedelta(minutes=5), actor="bob"
+    )
+    await env.run(acts.update_incident_status, resolve)
+    await env.run(
+        PostmortemActivities(db=database).generate_postmortem, GeneratePostmortemInput(incident_id=record.incident_id)
+    )
+    async with database.session() as session:
+        incident = await repo.get_incident(session, incident_id=record.incident_id)
+    assert incident is not None
+    assert incident.started_at == datetime(2026, 11, 27, 9, 55, tzinfo=UTC)
+    assert incident.postmortem_md is not None
+    assert "- Impact window: 2026-11-27 09:55:00 UTC → 2026-11-27 10:05:00 UTC" in incident.postmortem_md
+    assert "- Duration: 10m 00s" in incident.postmortem_md
+    assert "- Time to resolve: 5m 00s" in incident.postmortem_md
