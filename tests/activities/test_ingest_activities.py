@@ -16,6 +16,7 @@ from adapters.storage.orm import AlertRow, DeadLetterRow, IncidentMetricsRow, In
 from domain.models import (
     AttachAlertsInput,
     GeneratePostmortemInput,
+    IncidentRecord,
     IncidentStatus,
     Lifecycle,
     NormalizeAlertInput,
@@ -49,6 +50,30 @@ async def count(db: Database, model: type) -> int:
 
 def ingest(db: Database) -> IngestActivities:
     return IngestActivities(db=db, sources=default_registry(), settings=Settings(auto_resolve_after_seconds=3600))
+
+
+async def open_incident(
+    database: Database, raw: dict[str, str]
+) -> tuple[IngestActivities, ActivityEnvironment, IncidentRecord]:
+    """Store one delivery, normalize it and record its incident, as the workflow's first steps do."""
+    ids = await store(database, raw)
+    acts = ingest(database)
+    env = ActivityEnvironment()
+    normalized = await env.run(acts.normalize_alert, NormalizeAlertInput(delivery_id=ids[0]))
+    assert normalized.alert is not None
+    record = await env.run(
+        acts.record_incident,
+        RecordIncidentInput(
+            workspace="default",
+            stream_key="webhook:k",
+            workflow_id="wf",
+            run_id="r",
+            alert=normalized.alert,
+            delivery_ids=ids,
+            opened_at=T0,
+        ),
+    )
+    return acts, env, record
 
 
 async def test_normalize_stores_the_alert_or_dead_letters_once(database: Database) -> None:
@@ -103,23 +128,7 @@ async def test_record_incident_and_attach_are_retry_safe(database: Database) -> 
 
 
 async def test_resolve_writes_metrics_and_postmortem_once(database: Database) -> None:
-    ids = await store(database, {"title": "disk full", "service": "db"})
-    acts = ingest(database)
-    env = ActivityEnvironment()
-    normalized = await env.run(acts.normalize_alert, NormalizeAlertInput(delivery_id=ids[0]))
-    assert normalized.alert is not None
-    record = await env.run(
-        acts.record_incident,
-        RecordIncidentInput(
-            workspace="default",
-            stream_key="webhook:k",
-            workflow_id="wf",
-            run_id="r",
-            alert=normalized.alert,
-            delivery_ids=ids,
-            opened_at=T0,
-        ),
-    )
+    acts, env, record = await open_incident(database, {"title": "disk full", "service": "db"})
     ack = UpdateIncidentStatusInput(
         incident_id=record.incident_id, status=IncidentStatus.acknowledged, at=T0 + timedelta(minutes=3), actor="amy"
     )
@@ -155,22 +164,8 @@ async def test_resolve_writes_metrics_and_postmortem_once(database: Database) ->
 
 
 async def test_postmortem_impact_starts_when_the_tool_saw_the_problem_begin(database: Database) -> None:
-    ids = await store(database, {"title": "disk full", "service": "db", "started_at": "2026-11-27T09:55:00Z"})
-    acts = ingest(database)
-    env = ActivityEnvironment()
-    normalized = await env.run(acts.normalize_alert, NormalizeAlertInput(delivery_id=ids[0]))
-    assert normalized.alert is not None
-    record = await env.run(
-        acts.record_incident,
-        RecordIncidentInput(
-            workspace="default",
-            stream_key="webhook:k",
-            workflow_id="wf",
-            run_id="r",
-            alert=normalized.alert,
-            delivery_ids=ids,
-            opened_at=T0,
-        ),
+    acts, env, record = await open_incident(
+        database, {"title": "disk full", "service": "db", "started_at": "2026-11-27T09:55:00Z"}
     )
     resolve = UpdateIncidentStatusInput(
         incident_id=record.incident_id, status=IncidentStatus.resolved, at=T0 + timedelta(minutes=5), actor="bob"
