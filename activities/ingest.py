@@ -8,11 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from adapters.alert_sources import SourceRegistry
+from adapters.alert_sources import SourceRegistry, source_for
 from adapters.storage import repositories as repo
 from adapters.storage.db import Database
-from adapters.storage.orm import AlertRow
+from adapters.storage.orm import AlertRow, IncidentRow
+from domain.dedup import DedupDecision, DedupStrategy, find_duplicate, pick_parent
 from domain.models import (
+    Alert,
     AttachAlertsInput,
     AttachAlertsResult,
     IncidentRecord,
@@ -27,22 +29,31 @@ from domain.models import (
     TimelineKind,
     UpdateIncidentStatusInput,
 )
-from domain.settings import Settings
+from domain.settings import Settings, WorkspaceDirectory
 
 
 class IngestActivities:
     """Activities over the alerts/incidents tables; every one is safe to retry."""
 
-    def __init__(self, *, db: Database, sources: SourceRegistry, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        sources: SourceRegistry,
+        settings: Settings,
+        workspaces: WorkspaceDirectory | None = None,
+    ) -> None:
         self._db = db
         self._sources = sources
         self._settings = settings
+        self._workspaces = workspaces or WorkspaceDirectory(settings.config_dir)
 
     def _normalize_row(self, row: AlertRow) -> NormalizedAlertResult:
         if row.source not in self._sources:
             return NormalizedAlertResult(delivery_id=row.id, reason=f"unknown source {row.source!r}")
         try:
-            alert = self._sources.get(row.source).normalize(row.raw)
+            source = source_for(self._sources, row.source, self._workspaces.get(row.workspace))
+            alert = source.normalize(row.raw)
         except NormalizationError as exc:
             return NormalizedAlertResult(delivery_id=row.id, reason=str(exc))
         return NormalizedAlertResult(delivery_id=row.id, alert=alert)
@@ -95,57 +106,149 @@ class IngestActivities:
 
     @activity.defn(name="record_incident")
     async def record_incident(self, inp: RecordIncidentInput) -> IncidentRecord:
-        """Persist the incident this run opened (once per run), its first alerts and timeline."""
+        """Open this run's incident, or merge the alert into an open duplicate (decided under a lock).
+
+        Retry-safe: a run records at most one incident, and a merge is recognised on retry because the
+        run's first delivery is already attached to the surviving incident.
+        """
         async with self._db.session() as session:
             row = await repo.get_incident_for_run(session, workflow_id=inp.workflow_id, run_id=inp.run_id)
-            if row is None:
-                previous_id = inp.previous_incident_id
-                if previous_id is None:
-                    # A new run on a known stream is a recurrence of the stream's last incident.
-                    previous = await repo.last_incident_for_stream(
-                        session, workspace=inp.workspace, stream_key=inp.stream_key
-                    )
-                    previous_id = previous.id if previous is not None else None
-                row = await repo.create_incident(
-                    session,
-                    workspace=inp.workspace,
-                    stream_key=inp.stream_key,
-                    workflow_id=inp.workflow_id,
-                    run_id=inp.run_id,
-                    alert=inp.alert,
-                    opened_at=inp.opened_at,
-                    previous_incident_id=previous_id,
-                )
-                count = await self._attach(session, row.id, inp.delivery_ids)
-                recurrence = f" (recurrence of incident #{previous_id})" if previous_id else ""
-                await repo.add_timeline_event(
-                    session,
-                    incident_id=row.id,
-                    at=inp.opened_at,
-                    kind=TimelineKind.incident_opened,
-                    actor=inp.alert.source,
-                    message=f"Incident opened: {inp.alert.title}{recurrence}",
-                    data={"severity": inp.alert.severity.value, "service": inp.alert.service},
-                )
-                await repo.add_timeline_event(
-                    session,
-                    incident_id=row.id,
-                    at=inp.opened_at,
-                    kind=TimelineKind.alert_received,
-                    actor=inp.alert.source,
-                    message=f"{count} firing alert(s) received",
-                    data={"marker": f"attach:{min(inp.delivery_ids)}", "count": count},
-                )
-            return IncidentRecord(
-                incident_id=row.id,
-                workspace=row.workspace,
-                title=row.title,
-                service=row.service,
-                severity=Severity(row.severity),
-                opened_at=row.opened_at,
-                alert_count=row.alert_count,
-                auto_resolve_after_seconds=self._settings.auto_resolve_after_seconds,
+            if row is not None:
+                return self._record(row)
+            first = await repo.get_delivery(session, delivery_id=inp.delivery_ids[0])
+            if first is not None and first.incident_id is not None:
+                survivor = await repo.get_incident(session, incident_id=first.incident_id)
+                if survivor is not None and survivor.workflow_id != inp.workflow_id:
+                    return self._record(survivor, merged=f"merged into incident #{survivor.id}")
+
+            await repo.lock_workspace_for_dedup(session, workspace=inp.workspace)
+            config = self._workspaces.get(inp.workspace)
+            # A stale open incident of this very stream (its run was terminated) is not a duplicate target.
+            candidates = [
+                c
+                for c in await repo.open_incident_candidates(session, workspace=inp.workspace)
+                if c.workflow_id != inp.workflow_id
+            ]
+            decision = await self._alias_decision(session, inp) or find_duplicate(
+                inp.alert, candidates, config.dedup, now=inp.opened_at
             )
+            if decision is not None:
+                return await self._merge(session, inp, decision)
+
+            previous_id = inp.previous_incident_id
+            if previous_id is None:
+                # A new run on a known stream is a recurrence of the stream's last incident.
+                previous = await repo.last_incident_for_stream(
+                    session, workspace=inp.workspace, stream_key=inp.stream_key
+                )
+                previous_id = previous.id if previous is not None else None
+            group = pick_parent(inp.alert, candidates, config.grouping, now=inp.opened_at)
+            row = await repo.create_incident(
+                session,
+                workspace=inp.workspace,
+                stream_key=inp.stream_key,
+                workflow_id=inp.workflow_id,
+                run_id=inp.run_id,
+                alert=inp.alert,
+                opened_at=inp.opened_at,
+                previous_incident_id=previous_id,
+                parent_incident_id=group.parent_incident_id if group else None,
+            )
+            count = await self._attach(session, row.id, inp.delivery_ids)
+            recurrence = f" (recurrence of incident #{previous_id})" if previous_id else ""
+            await repo.add_timeline_event(
+                session,
+                incident_id=row.id,
+                at=inp.opened_at,
+                kind=TimelineKind.incident_opened,
+                actor=inp.alert.source,
+                message=f"Incident opened: {inp.alert.title}{recurrence}",
+                data={"severity": inp.alert.severity.value, "service": inp.alert.service},
+            )
+            await repo.add_timeline_event(
+                session,
+                incident_id=row.id,
+                at=inp.opened_at,
+                kind=TimelineKind.alert_received,
+                actor=inp.alert.source,
+                message=f"{count} firing alert(s) received",
+                data={"marker": f"attach:{min(inp.delivery_ids)}", "count": count},
+            )
+            if group is not None:
+                for incident_id, message in (
+                    (row.id, f"Grouped under incident #{group.parent_incident_id}: {group.reason}"),
+                    (group.parent_incident_id, f"Related incident #{row.id} grouped here: {inp.alert.title}"),
+                ):
+                    await repo.add_timeline_event(
+                        session,
+                        incident_id=incident_id,
+                        at=inp.opened_at,
+                        kind=TimelineKind.grouped,
+                        actor="aisre",
+                        message=message,
+                        data={"parent": group.parent_incident_id, "child": row.id},
+                    )
+            return self._record(row)
+
+    async def _alias_decision(self, session: AsyncSession, inp: RecordIncidentInput) -> DedupDecision | None:
+        """A stream already merged into an open incident keeps feeding it (the gateway may not know yet)."""
+        target = await repo.open_alias_target(session, workspace=inp.workspace, stream_key=inp.stream_key)
+        if target is None or target.workflow_id == inp.workflow_id:
+            return None
+        return DedupDecision(
+            incident_id=target.id,
+            workflow_id=target.workflow_id,
+            strategy=DedupStrategy.fingerprint,
+            reason=f"stream {inp.stream_key} was already merged into incident #{target.id}",
+        )
+
+    async def _merge(self, session: AsyncSession, inp: RecordIncidentInput, decision: DedupDecision) -> IncidentRecord:
+        survivor = await repo.get_incident(session, incident_id=decision.incident_id)
+        if survivor is None:
+            raise ApplicationError(f"incident {decision.incident_id} vanished during dedup", non_retryable=False)
+        await repo.add_stream_alias(
+            session,
+            workspace=inp.workspace,
+            stream_key=inp.stream_key,
+            incident_id=survivor.id,
+            source=inp.alert.source,
+            fingerprint=inp.alert.fingerprint,
+            strategy=decision.strategy.value,
+            reason=decision.reason,
+            at=inp.opened_at,
+        )
+        count = await self._attach(session, survivor.id, inp.delivery_ids)
+        await repo.add_timeline_event(
+            session,
+            incident_id=survivor.id,
+            at=inp.opened_at,
+            kind=TimelineKind.merged,
+            actor=inp.alert.source,
+            message=f"Duplicate merged ({decision.strategy.value}): {_describe(inp.alert)} - {decision.reason}",
+            data={
+                "marker": f"attach:{min(inp.delivery_ids)}",
+                "stream_key": inp.stream_key,
+                "strategy": decision.strategy.value,
+                "score": decision.score,
+                "count": len(inp.delivery_ids),
+                "total": count,
+            },
+        )
+        return self._record(survivor, merged=f"{decision.strategy.value}: {decision.reason}")
+
+    def _record(self, row: IncidentRow, *, merged: str | None = None) -> IncidentRecord:
+        return IncidentRecord(
+            incident_id=row.id,
+            workspace=row.workspace,
+            title=row.title,
+            service=row.service,
+            severity=Severity(row.severity),
+            opened_at=row.opened_at,
+            alert_count=row.alert_count,
+            auto_resolve_after_seconds=self._settings.auto_resolve_after_seconds,
+            merged_into_workflow_id=row.workflow_id if merged else None,
+            merge_reason=merged,
+        )
 
     @activity.defn(name="attach_alerts")
     async def attach_alerts(self, inp: AttachAlertsInput) -> AttachAlertsResult:
@@ -208,3 +311,8 @@ class IngestActivities:
             )
             if inp.status is IncidentStatus.resolved:
                 await repo.save_metrics(session, incident=row, at=inp.at)
+
+
+def _describe(alert: Alert) -> str:
+    service = f" on {alert.service}" if alert.service else ""
+    return f"{alert.source} alert {alert.title!r}{service}"

@@ -13,9 +13,9 @@ from adapters.storage.db import Database
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.ingest import IngestService, TemporalGate
-from api.routes import health, incidents, webhooks
+from api.routes import dead_letters, deploys, health, incidents, webhooks
 from api.security import BodyLimitMiddleware
-from domain.settings import Settings, load_workspaces
+from domain.settings import Settings, WorkspaceDirectory
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    load_workspaces()  # fail at start, naming the file and key, rather than on the first request
+    # Fails at start, naming the file and key, rather than on the first request; re-read when edited.
+    workspaces = WorkspaceDirectory(settings.config_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,8 +42,14 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
             )
 
         temporal = TemporalGate(connect)
-        ingest = IngestService(db=db, sources=default_registry(), temporal=temporal, task_queue=settings.task_queue)
-        app.state.aisre = AppState(settings=settings, db=db, temporal=temporal, ingest=ingest)
+        ingest = IngestService(
+            db=db,
+            sources=default_registry(),
+            temporal=temporal,
+            task_queue=settings.task_queue,
+            workspaces=workspaces,
+        )
+        app.state.aisre = AppState(settings=settings, db=db, temporal=temporal, ingest=ingest, workspaces=workspaces)
         try:
             yield
         finally:
@@ -57,6 +64,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
+    app.include_router(dead_letters.router)
+    app.include_router(deploys.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

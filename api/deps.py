@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from adapters.storage.db import Database
 from api.ingest import IngestService, TemporalGate
-from domain.settings import Settings
+from domain.settings import Settings, WorkspaceDirectory
 
 
 @dataclass
@@ -21,6 +21,7 @@ class AppState:
     db: Database
     temporal: TemporalGate
     ingest: IngestService
+    workspaces: WorkspaceDirectory
 
 
 def _state(request: Request) -> AppState:

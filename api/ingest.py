@@ -19,10 +19,12 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapters.alert_sources import GENERIC, AlertSource, SourceRegistry
+from adapters.alert_sources import GENERIC, AlertSource, SourceRegistry, source_for
 from adapters.storage import repositories as repo
 from adapters.storage.db import Database
-from domain.models import AlertSignal, Lifecycle, StartIncidentInput
+from api.security import SignatureError, verify_webhook_signature
+from domain.models import AlertSignal, Lifecycle, NormalizationError, StartIncidentInput
+from domain.settings import ConfigError, WorkspaceConfig, WorkspaceDirectory
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,28 @@ def parse_json(body: bytes) -> Any:
         return value
 
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise IngestError(400, "body is not UTF-8 encoded JSON") from None
     except RecursionError:
         raise IngestError(400, "JSON nested too deeply") from None
     except ValueError as exc:
         raise IngestError(400, f"malformed JSON: {exc}") from None
+    # JSON may escape a lone surrogate ("\ud800"), which no database or JSON encoder will store:
+    # replace it with U+FFFD rather than refuse the alert. The byte check keeps this off the hot path.
+    if b"\\ud" in body or b"\\uD" in body:
+        payload = _scrub_surrogates(payload)
+    return payload
+
+
+def _scrub_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_scrub_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub_surrogates(k): _scrub_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def workflow_id_for(workspace: str, stream_key: str) -> str:
@@ -71,6 +88,7 @@ def workflow_id_for(workspace: str, stream_key: str) -> str:
 @dataclass
 class _Batch:
     lifecycle: Lifecycle
+    route: str | None
     ids: list[int] = field(default_factory=list)
     done: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -81,7 +99,8 @@ class _Stream:
     task: asyncio.Task[None] | None = None
 
 
-SendBatch = Callable[[str, str, Lifecycle, list[int]], Awaitable[str]]
+# (workspace, stream key, lifecycle, route, delivery ids) -> outcome; route = a dedup survivor's workflow id
+SendBatch = Callable[[str, str, Lifecycle, str | None, list[int]], Awaitable[str]]
 
 
 class SignalCoalescer:
@@ -98,13 +117,15 @@ class SignalCoalescer:
         self._send = send
         self._streams: dict[tuple[str, str], _Stream] = {}
 
-    async def submit(self, workspace: str, stream_key: str, lifecycle: Lifecycle, delivery_id: int) -> str:
+    async def submit(
+        self, workspace: str, stream_key: str, lifecycle: Lifecycle, delivery_id: int, route: str | None = None
+    ) -> str:
         key = (workspace, stream_key)
         stream = self._streams.setdefault(key, _Stream())
         # Only the last queued batch is still open; the head of the queue may be in flight.
         tail = stream.queue[-1] if len(stream.queue) > 1 or (stream.queue and stream.task is None) else None
-        if tail is None or tail.lifecycle is not lifecycle:
-            tail = _Batch(lifecycle)
+        if tail is None or tail.lifecycle is not lifecycle or tail.route != route:
+            tail = _Batch(lifecycle, route)
             stream.queue.append(tail)
         tail.ids.append(delivery_id)
         if stream.task is None:
@@ -118,7 +139,7 @@ class SignalCoalescer:
             while stream.queue:
                 batch = stream.queue[0]
                 try:
-                    outcome = await self._send(key[0], key[1], batch.lifecycle, list(batch.ids))
+                    outcome = await self._send(key[0], key[1], batch.lifecycle, batch.route, list(batch.ids))
                 except Exception as exc:  # noqa: BLE001 - handed to every caller waiting on this batch
                     batch.done.set_exception(exc)
                 else:
@@ -138,40 +159,84 @@ class AcceptedDelivery:
     outcome: str
 
 
-class IngestService:
-    """The gateway's write path for every webhook route."""
+@dataclass(frozen=True)
+class RedriveResult:
+    dead_letter_id: int
+    delivery: AcceptedDelivery
 
-    def __init__(self, *, db: Database, sources: SourceRegistry, temporal: TemporalGate, task_queue: str) -> None:
+
+class IngestService:
+    """The gateway's write path for every webhook route and for dead-letter redrives."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        sources: SourceRegistry,
+        temporal: TemporalGate,
+        task_queue: str,
+        workspaces: WorkspaceDirectory,
+    ) -> None:
         self._db = db
         self._sources = sources
         self._temporal = temporal
         self._task_queue = task_queue
+        self._workspaces = workspaces
         self._coalescer = SignalCoalescer(self._send)
 
-    def pick_source(self, slug: str | None, payload: Any, headers: Mapping[str, str]) -> AlertSource:
-        """The source named by the path, else the X-Source header, else the payload's shape."""
+    def pick_source(
+        self, slug: str | None, payload: Any, headers: Mapping[str, str], workspace: WorkspaceConfig | None = None
+    ) -> AlertSource:
+        """The source named by the path, else the X-Source header, else the payload's shape.
+
+        The generic source carries the workspace's field mapping when it has one.
+        """
         name = slug or headers.get("x-source")
         if name:
             if name not in self._sources:
                 known = ", ".join(self._sources.names())
                 where = "path" if slug else "X-Source header"
                 raise IngestError(404, f"unknown alert source {name!r} in the {where}; known sources: {known}")
-            return self._sources.get(name)
-        matches = self._sources.detect(payload, headers, fallback=GENERIC)
-        if len(matches) > 1:
-            names = ", ".join(sorted(s.slug for s in matches))
-            raise IngestError(
-                422,
-                f"payload matches several sources ({names}); send an X-Source header or use /webhook/{{source}}",
+            chosen = self._sources.get(name)
+        else:
+            matches = self._sources.detect(payload, headers, fallback=GENERIC)
+            if len(matches) > 1:
+                names = ", ".join(sorted(s.slug for s in matches))
+                raise IngestError(
+                    422,
+                    f"payload matches several sources ({names}); send an X-Source header or use /webhook/{{source}}",
+                )
+            chosen = matches[0] if matches else self._sources.get(GENERIC)
+        if workspace is None:
+            return chosen
+        return source_for(self._sources, chosen.slug, workspace)
+
+    def verify(self, *, workspace: str, source: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """Refuse (401) a body whose signature is missing or wrong where the workspace configured a secret."""
+        self._verify(self._workspaces.get(workspace), source, body, headers)
+
+    def _verify(self, workspace: WorkspaceConfig, source: str, body: bytes, headers: Mapping[str, str]) -> None:
+        try:
+            secrets = workspace.secrets_for(source) or workspace.secrets_for("*")
+        except ConfigError as exc:
+            # Never accept unverified what the workspace wants signed: refuse until the secret is back.
+            log.error("webhook secret unavailable: %s", exc)
+            raise IngestError(503, f"the signing secret for {source} webhooks is not available; retry later") from None
+        try:
+            verify_webhook_signature(
+                source=source, body=body, headers=headers, secrets=secrets, now=datetime.now(UTC).timestamp()
             )
-        return matches[0] if matches else self._sources.get(GENERIC)
+        except SignatureError as exc:
+            raise IngestError(401, str(exc)) from None
 
     async def ingest(
         self, *, workspace: str, slug: str | None, body: bytes, headers: Mapping[str, str]
     ) -> list[AcceptedDelivery]:
-        """Store every alert of the body, then signal; returns once Temporal acknowledged all of them."""
+        """Verify, store every alert of the body, then signal; returns once Temporal acknowledged all of them."""
+        config = self._workspaces.get(workspace)
         payload = parse_json(body)
-        source = self.pick_source(slug, payload, headers)
+        source = self.pick_source(slug, payload, headers, config)
+        self._verify(config, source.slug, body, headers)
         items = source.split(payload)
         now = datetime.now(UTC)
         stored_headers = {k: v for k, v in headers.items() if k.lower() in STORED_HEADERS}
@@ -187,9 +252,18 @@ class IngestService:
         ]
         async with self._db.session() as session:
             ids = await repo.insert_deliveries(session, workspace=workspace, source=source.slug, deliveries=deliveries)
+            # Streams dedup merged into another open incident go straight to that incident's workflow.
+            routes = await repo.open_alias_routes(
+                session, workspace=workspace, stream_keys=sorted({d.stream_key for d in deliveries})
+            )
+        return await self._signal(workspace, deliveries, ids, routes)
+
+    async def _signal(
+        self, workspace: str, deliveries: list[repo.NewDelivery], ids: list[int], routes: dict[str, str]
+    ) -> list[AcceptedDelivery]:
         results = await asyncio.gather(
             *(
-                self._coalescer.submit(workspace, d.stream_key, d.lifecycle, delivery_id)
+                self._coalescer.submit(workspace, d.stream_key, d.lifecycle, delivery_id, routes.get(d.stream_key))
                 for d, delivery_id in zip(deliveries, ids, strict=True)
             ),
             return_exceptions=True,
@@ -208,9 +282,67 @@ class IngestService:
             for i, d, r in zip(ids, deliveries, results, strict=True)
         ]
 
-    async def _send(self, workspace: str, stream_key: str, lifecycle: Lifecycle, ids: list[int]) -> str:
+    async def redrive(self, *, workspace: str, dead_letter_id: int) -> RedriveResult:
+        """Feed a dead letter through ingestion again with the workspace's current configuration.
+
+        It must normalize now (else 422 with the reason, nothing changes); it becomes a new delivery,
+        and the dead letter records which one. If Temporal refuses, the dead letter stays redrivable.
+        """
+        config = self._workspaces.get(workspace)
+        async with self._db.session() as session:
+            letter = await repo.get_dead_letter(session, dead_letter_id=dead_letter_id, workspace=workspace)
+            if letter is None:
+                raise IngestError(404, f"dead letter {dead_letter_id} not found")
+            if letter.redriven_at is not None:
+                raise IngestError(
+                    409, f"dead letter {dead_letter_id} was already redriven as delivery {letter.redrive_delivery_id}"
+                )
+            if letter.source not in self._sources:
+                raise IngestError(422, f"source {letter.source!r} is no longer known")
+            source = source_for(self._sources, letter.source, config)
+            try:
+                source.normalize(letter.raw)
+            except NormalizationError as exc:
+                raise IngestError(422, f"still cannot be normalized: {exc}") from None
+            original = await repo.get_delivery(session, delivery_id=letter.alert_id) if letter.alert_id else None
+            now = datetime.now(UTC)
+            delivery = repo.NewDelivery(
+                stream_key=source.stream_key(letter.raw),
+                lifecycle=source.lifecycle(letter.raw),
+                raw=letter.raw,
+                headers=dict(original.headers) if original is not None else {},
+                received_at=now,
+            )
+            (new_id,) = await repo.insert_deliveries(
+                session, workspace=workspace, source=source.slug, deliveries=[delivery]
+            )
+            letter.redriven_at = now
+            letter.redrive_delivery_id = new_id
+            routes = await repo.open_alias_routes(session, workspace=workspace, stream_keys=[delivery.stream_key])
+        try:
+            (accepted,) = await self._signal(workspace, [delivery], [new_id], routes)
+        except IngestError:
+            async with self._db.session() as session:
+                letter = await repo.get_dead_letter(session, dead_letter_id=dead_letter_id, workspace=workspace)
+                if letter is not None:
+                    letter.redriven_at = None
+                    letter.redrive_delivery_id = None
+            raise
+        return RedriveResult(dead_letter_id=dead_letter_id, delivery=accepted)
+
+    async def _send(
+        self, workspace: str, stream_key: str, lifecycle: Lifecycle, route: str | None, ids: list[int]
+    ) -> str:
         client = await self._temporal.client()
-        signal = AlertSignal(delivery_ids=ids, lifecycle=lifecycle, count=len(ids))
+        signal = AlertSignal(delivery_ids=ids, lifecycle=lifecycle, count=len(ids), stream_key=stream_key)
+        if route is not None:
+            try:
+                await client.get_workflow_handle(route).signal("alert", signal)
+                return "merged"
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+            # The survivor closed meanwhile: the stream stands on its own again.
         workflow_id = workflow_id_for(workspace, stream_key)
         if lifecycle is Lifecycle.firing:
             await client.start_workflow(
@@ -229,7 +361,7 @@ class IngestService:
         except RPCError as exc:
             if exc.status is not RPCStatusCode.NOT_FOUND:
                 raise
-        # Acknowledge/resolve never start a run: with no open run, record against the last incident.
+        # Acknowledge/resolve/update never start a run: with no open run, record against the last incident.
         async with self._db.session() as session:
             incident_id = await repo.record_late_deliveries(
                 session,

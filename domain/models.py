@@ -29,6 +29,9 @@ class Lifecycle(StrEnum):
     firing = "firing"
     acknowledged = "acknowledged"
     resolved = "resolved"
+    # A note, reassignment or priority change about an alert that already exists: it attaches to the
+    # stream's incident like a repeat but, like acknowledge/resolve, never opens an incident by itself.
+    updated = "updated"
 
 
 class IncidentStatus(StrEnum):
@@ -43,6 +46,8 @@ class RunOutcome(StrEnum):
     resolved = "resolved"
     dead_lettered = "dead_lettered"
     orphaned = "orphaned"
+    # Deduplicated into another stream's open incident; its deliveries went there.
+    merged = "merged"
 
 
 class TimelineKind(StrEnum):
@@ -51,6 +56,8 @@ class TimelineKind(StrEnum):
     acknowledged = "acknowledged"
     resolved = "resolved"
     late_event = "late_event"
+    merged = "merged"
+    grouped = "grouped"
     postmortem_written = "postmortem_written"
     note = "note"
 
@@ -95,6 +102,8 @@ class AlertSignal(_Model):
     delivery_ids: list[int]
     lifecycle: Lifecycle
     count: int
+    # The stream the deliveries came from; differs from the run's own when dedup routed them here.
+    stream_key: str | None = None
 
 
 class ResolveSignal(_Model):
@@ -121,6 +130,9 @@ class IncidentRecord(_Model):
     opened_at: datetime
     alert_count: int = 0
     auto_resolve_after_seconds: int | None = None
+    # Set when dedup merged this run's alert into another stream's open incident (the record is that one).
+    merged_into_workflow_id: str | None = None
+    merge_reason: str | None = None
 
 
 class IncidentCarry(_Model):
@@ -132,6 +144,8 @@ class IncidentCarry(_Model):
     pending: list[AlertSignal] = Field(default_factory=list)
     previous_incident_id: int | None = None
     acknowledged_by: str | None = None
+    # Last lifecycle per stream feeding the incident (its own and the ones dedup merged into it).
+    streams: dict[str, Lifecycle] = Field(default_factory=dict)
 
 
 class StartIncidentInput(_Model):

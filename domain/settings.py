@@ -7,6 +7,8 @@ the workflow sandbox can import `domain` without touching the environment or the
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit
@@ -19,6 +21,11 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from domain.dedup import DedupConfig, GroupingConfig
+from domain.models import Lifecycle, Severity
+
+log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -41,6 +48,7 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "production"] = "dev"
+    config_dir: Path = CONFIG_DIR
     data_dir: Path = Path("data")
     database_url: str = ""
     database_password: SecretStr | None = None
@@ -118,14 +126,122 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_describe("settings (AI_SRE_* / .env / config/settings.yaml)", exc)) from exc
 
 
+class FieldRule(BaseModel):
+    """Where one alert field comes from in a workspace's own JSON, and how its values translate.
+
+    `path` is dotted (`event.name`, `tags.service`, `items.0.id`); several paths are tried in order.
+    `values` translates the raw value (case-insensitive), e.g. `{sev1: critical}` for severity or
+    `{done: resolved}` for status; `default` applies when no path yields a value.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: list[str] = Field(default_factory=list)
+    values: dict[str, str] = Field(default_factory=dict)
+    default: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `title: event.name` is shorthand for `title: {path: [event.name]}`.
+        if isinstance(data, str):
+            return {"path": [data]}
+        if isinstance(data, dict) and isinstance(data.get("path"), str):
+            return {**data, "path": [data["path"]]}
+        return data
+
+
+MAPPABLE_FIELDS = (
+    "title",
+    "description",
+    "severity",
+    "status",
+    "service",
+    "namespace",
+    "pod",
+    "deployment",
+    "fingerprint",
+    "started_at",
+    "ended_at",
+    "labels",
+    "annotations",
+    "links",
+)
+
+
+class WebhookMapping(BaseModel):
+    """A workspace's mapping of its in-house JSON onto the generic webhook source's alert fields.
+
+    Unmapped fields fall back to the generic source's own guesses. `alerts` points at the list that
+    holds several alerts in one body.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alerts: str | None = None
+    fields: dict[str, FieldRule] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_fields_and_values(self) -> WebhookMapping:
+        unknown = sorted(set(self.fields) - set(MAPPABLE_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown alert field(s) {', '.join(unknown)}; mappable: {', '.join(MAPPABLE_FIELDS)}")
+        for name, enum in (("severity", Severity), ("status", Lifecycle)):
+            rule = self.fields.get(name)
+            if rule is None:
+                continue
+            allowed = {e.value for e in enum}
+            bad = sorted({v for v in [*rule.values.values(), rule.default] if v is not None} - allowed)
+            if bad:
+                raise ValueError(f"{name} values must be one of {', '.join(sorted(allowed))}; got {', '.join(bad)}")
+        return self
+
+
 class WorkspaceConfig(BaseModel):
-    """One tenant: its name and the namespaces its actions may touch (empty = all)."""
+    """One tenant: namespaces its actions may touch (empty = all), dedup/grouping, webhook secrets, mapping."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     description: str = ""
     allowed_namespaces: list[str] = Field(default_factory=list)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    grouping: GroupingConfig = Field(default_factory=GroupingConfig)
+    # Per source slug, references to the signing secrets (`env:NAME` or `file:/path`, never the secret
+    # itself: this file is in git). Several entries = rotation: a signature under any of them passes.
+    webhook_secrets: dict[str, list[str]] = Field(default_factory=dict)
+    webhook_mapping: WebhookMapping | None = None
+
+    @model_validator(mode="after")
+    def _secret_references(self) -> WorkspaceConfig:
+        for source, refs in self.webhook_secrets.items():
+            for ref in refs:
+                kind, _, target = ref.partition(":")
+                if kind not in {"env", "file"} or not target:
+                    raise ValueError(
+                        f"webhook_secrets.{source}: {ref[:4]}... is not a reference; write env:VARIABLE or file:/path "
+                        "(secrets themselves never go into this file)"
+                    )
+        return self
+
+    def secrets_for(self, source: str) -> list[SecretStr]:
+        """The signing secrets configured for a source, read now from the environment or files."""
+        out = []
+        for ref in self.webhook_secrets.get(source, []):
+            kind, _, target = ref.partition(":")
+            if kind == "env":
+                value = os.environ.get(target)
+                if not value:
+                    raise ConfigError(f"workspace {self.name}: webhook secret for {source}: ${target} is not set")
+            else:
+                try:
+                    value = Path(target).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ConfigError(
+                        f"workspace {self.name}: webhook secret for {source}: cannot read {target}: {exc.strerror}"
+                    ) from exc
+            out.append(SecretStr(value))
+        return out
 
 
 class WorkspacesFile(BaseModel):
@@ -143,8 +259,54 @@ class WorkspacesFile(BaseModel):
 
 
 def load_workspaces(config_dir: Path = CONFIG_DIR) -> WorkspacesFile:
-    """Load and validate config/workspaces.yaml."""
-    return load_yaml(config_dir / "workspaces.yaml", WorkspacesFile)
+    """Load and validate config/workspaces.yaml, including that every secret reference resolves."""
+    loaded = load_yaml(config_dir / "workspaces.yaml", WorkspacesFile)
+    for workspace in loaded.workspaces:
+        for source in workspace.webhook_secrets:
+            workspace.secrets_for(source)
+    return loaded
+
+
+class WorkspaceDirectory:
+    """workspaces.yaml, re-read when it changes so a fixed mapping or rotated secret needs no restart.
+
+    An edit that does not validate is reported and the last good configuration stays in force: a typo
+    must not stop alert intake. Workspaces not in the file get the defaults (dev mode, tests).
+    """
+
+    def __init__(self, config_dir: Path = CONFIG_DIR) -> None:
+        self._path = config_dir / "workspaces.yaml"
+        self._config_dir = config_dir
+        self._stamp: tuple[int, int] | None = None
+        self._by_name: dict[str, WorkspaceConfig] = {}
+        self.last_error: str | None = None
+        self._reload(strict=True)
+
+    def _reload(self, *, strict: bool) -> None:
+        try:
+            stat = self._path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        if stamp is not None and stamp == self._stamp:
+            return
+        try:
+            loaded = load_workspaces(self._config_dir)
+        except ConfigError as exc:
+            if strict:
+                raise
+            self.last_error = str(exc)
+            log.error("keeping the previous workspace configuration: %s", exc)
+            self._stamp = stamp
+            return
+        self._by_name = {w.name: w for w in loaded.workspaces}
+        self._stamp = stamp
+        self.last_error = None
+
+    def get(self, name: str) -> WorkspaceConfig:
+        """The workspace's configuration (defaults for a workspace the file does not list)."""
+        self._reload(strict=False)
+        return self._by_name.get(name) or WorkspaceConfig(name=name)
 
 
 M = TypeVar("M", bound=BaseModel)

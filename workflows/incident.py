@@ -11,6 +11,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain.models import (
@@ -67,6 +68,8 @@ class IncidentWorkflow:
         self._pending: list[AlertSignal] = list(carry.pending)
         self._previous_incident_id = carry.previous_incident_id
         self._acknowledged_by = carry.acknowledged_by
+        # Last lifecycle per stream feeding the incident: it resolves when every stream has resolved.
+        self._streams: dict[str, Lifecycle] = dict(carry.streams)
         self._ack_request: AcknowledgeSignal | None = None
         self._resolve_request: ResolveSignal | None = None
         self._resolved_by: str | None = None
@@ -120,8 +123,10 @@ class IncidentWorkflow:
         outcome = await self._open()
         if outcome is not None:
             await workflow.wait_condition(workflow.all_handlers_finished)
-            return IncidentResult(outcome=outcome, incident_id=None, alert_count=0)
+            merged_into = self._incident.incident_id if self._incident is not None else None
+            return IncidentResult(outcome=outcome, incident_id=merged_into, alert_count=0)
         assert self._incident is not None
+        self._streams.setdefault(self._stream_key, Lifecycle.firing)
 
         while self._status is not IncidentStatus.resolved:
             await self._wait_for_news()
@@ -189,11 +194,43 @@ class IncidentWorkflow:
                     retry_policy=STORAGE_RETRY,
                 )
                 self._alert_count = self._incident.alert_count
+                if self._incident.merged_into_workflow_id is not None:
+                    await self._forward_to_survivor(self._incident.merged_into_workflow_id, batch, index)
+                    return RunOutcome.merged
                 self._upsert_search_attributes()
                 break
             if self._incident is None and not self._pending:
                 return RunOutcome.dead_lettered
         return None
+
+    async def _forward_to_survivor(self, target: str, batch: AlertSignal, index: int) -> None:
+        """Dedup merged this stream into another incident: hand it everything this run received.
+
+        The first deliveries are already attached in SQL (record_incident did it under the lock); the
+        survivor learns of the stream so its resolve logic waits for this stream too. Later batches are
+        attached by the survivor, or here as late deliveries if it has closed meanwhile.
+        """
+        first = AlertSignal(
+            delivery_ids=batch.delivery_ids[index:],
+            lifecycle=Lifecycle.firing,
+            count=len(batch.delivery_ids) - index,
+            stream_key=self._stream_key,
+        )
+        await self._forward(target, first, attached=True)
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self._pending:
+                return
+            pending = self._pending.pop(0)
+            await self._forward(target, pending.model_copy(update={"stream_key": self._stream_key}), attached=False)
+
+    async def _forward(self, target: str, sig: AlertSignal, *, attached: bool) -> None:
+        try:
+            await workflow.get_external_workflow_handle(target).signal("alert", sig)
+        except FailureError as exc:
+            workflow.logger.warning("incident %s did not take merged deliveries: %s", target, exc)
+            if not attached:
+                await self._attach(sig.delivery_ids, sig.lifecycle, late=True)
 
     async def _wait_for_news(self) -> None:
         assert self._incident is not None
@@ -211,17 +248,26 @@ class IncidentWorkflow:
             self._resolve_request = ResolveSignal(by="aisre", reason=f"auto-resolved: no alert for {timeout} seconds")
 
     async def _drain(self) -> None:
-        """Attach pending deliveries, merging consecutive batches of one lifecycle into one activity.
+        """Attach pending deliveries, merging consecutive batches of one lifecycle and stream into one activity.
 
-        Stops after a resolving batch: firing alerts queued behind it belong to the next incident.
+        Stops after the batch that resolves the incident: firing alerts queued behind it belong to the
+        next incident. With several streams (dedup merged others in), the incident resolves when the
+        last of them resolves.
         """
         while self._pending and self._resolve_request is None:
             lifecycle = self._pending[0].lifecycle
+            stream = self._pending[0].stream_key or self._stream_key
             ids: list[int] = []
-            while self._pending and self._pending[0].lifecycle is lifecycle:
+            while (
+                self._pending
+                and self._pending[0].lifecycle is lifecycle
+                and (self._pending[0].stream_key or self._stream_key) == stream
+            ):
                 ids.extend(self._pending.pop(0).delivery_ids)
             await self._attach(ids, lifecycle, late=False)
-            if lifecycle is Lifecycle.resolved:
+            if lifecycle in (Lifecycle.firing, Lifecycle.resolved):
+                self._streams[stream] = lifecycle
+            if lifecycle is Lifecycle.resolved and all(v is Lifecycle.resolved for v in self._streams.values()):
                 self._resolve_request = ResolveSignal(
                     by="alert source", reason="the monitoring tool resolved the alert"
                 )
@@ -313,4 +359,5 @@ class IncidentWorkflow:
             pending=list(self._pending),
             previous_incident_id=self._previous_incident_id,
             acknowledged_by=self._acknowledged_by,
+            streams=dict(self._streams),
         )

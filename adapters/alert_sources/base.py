@@ -168,7 +168,8 @@ def parse_time(value: Any) -> datetime | None:
 
 def hashed_key(*parts: str | None) -> str:
     """A stable short key from text parts (used when a source has no id of its own)."""
-    digest = hashlib.sha256("\x1f".join(p or "" for p in parts).encode("utf-8")).hexdigest()
+    # surrogatepass: JSON may carry a lone surrogate ("\ud800"), which strict UTF-8 cannot encode.
+    digest = hashlib.sha256("\x1f".join(p or "" for p in parts).encode("utf-8", "surrogatepass")).hexdigest()
     return digest[:24]
 
 

@@ -43,6 +43,10 @@ _LIFECYCLE_WORDS = {
     "recovered": Lifecycle.resolved,
     "recovery": Lifecycle.resolved,
     "normal": Lifecycle.resolved,
+    "updated": Lifecycle.updated,
+    "update": Lifecycle.updated,
+    "note": Lifecycle.updated,
+    "annotated": Lifecycle.updated,
 }
 
 

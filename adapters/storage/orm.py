@@ -43,24 +43,13 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
-class IncidentGroupRow(Base):
-    """A parent grouping of related incidents (same service/namespace, close in time)."""
-
-    __tablename__ = "incident_groups"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    workspace: Mapped[str] = mapped_column(String(64), index=True)
-    key: Mapped[str] = mapped_column(String(255))
-    title: Mapped[str] = mapped_column(String(500))
-    created_at: Mapped[datetime]
-
-
 class IncidentRow(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         Index("uq_incidents_run", "workflow_id", "run_id", unique=True),
         Index("ix_incidents_stream", "workspace", "stream_key", "id"),
         Index("ix_incidents_list", "workspace", "status", "id"),
+        Index("ix_incidents_parent", "parent_incident_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -88,9 +77,57 @@ class IncidentRow(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(255))
     resolution_reason: Mapped[str] = mapped_column(Text, default="")
     previous_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
-    group_id: Mapped[int | None] = mapped_column(ForeignKey("incident_groups.id"))
+    # Grouping: a related incident (same service/namespace, close in time) hangs off the first one.
+    parent_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     postmortem_md: Mapped[str | None] = mapped_column(Text)
     postmortem_at: Mapped[datetime | None]
+
+
+class StreamAliasRow(Base):
+    """A stream key deduplicated into another stream's incident; the gateway routes it there while open."""
+
+    __tablename__ = "stream_aliases"
+    __table_args__ = (
+        Index("ix_stream_aliases_lookup", "workspace", "stream_key", "incident_id", unique=True),
+        Index("ix_stream_aliases_incident", "incident_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64))
+    stream_key: Mapped[str] = mapped_column(String(255))
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    source: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(255))
+    strategy: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class DeployEventRow(Base):
+    """A deployment of a service, for correlating incidents with recent changes."""
+
+    __tablename__ = "deploy_events"
+    __table_args__ = (
+        Index("ix_deploy_events_service", "workspace", "service", "deployed_at"),
+        Index("uq_deploy_events_external", "workspace", "origin", "external_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(255))
+    namespace: Mapped[str | None] = mapped_column(String(255))
+    environment: Mapped[str | None] = mapped_column(String(255))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    author: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="success")
+    url: Mapped[str | None] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str] = mapped_column(String(32))
+    # A sender's retry of the same deployment (GitHub's deployment_status id) is stored once.
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    deployed_at: Mapped[datetime]
+    received_at: Mapped[datetime]
 
 
 class AlertRow(Base):
@@ -175,3 +212,5 @@ class DeadLetterRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     redriven_at: Mapped[datetime | None]
+    # The new delivery a redrive created (the dead letter itself is kept for the audit trail).
+    redrive_delivery_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.storage.orm import (
     ActionLogRow,
     AlertRow,
     DeadLetterRow,
+    DeployEventRow,
     IncidentMetricsRow,
     IncidentRow,
+    StreamAliasRow,
     TimelineEventRow,
 )
-from domain.models import Alert, IncidentStatus, Lifecycle, TimelineKind
+from domain.dedup import OpenIncident
+from domain.models import Alert, IncidentStatus, Lifecycle, Severity, TimelineKind
 
 # --- deliveries (alerts table) ------------------------------------------------------------------
 
@@ -124,6 +129,7 @@ async def create_incident(
     alert: Alert,
     opened_at: datetime,
     previous_incident_id: int | None,
+    parent_incident_id: int | None = None,
 ) -> IncidentRow:
     row = IncidentRow(
         workspace=workspace,
@@ -144,6 +150,7 @@ async def create_incident(
         opened_at=opened_at,
         started_at=alert.started_at if alert.started_at and alert.started_at <= opened_at else None,
         previous_incident_id=previous_incident_id,
+        parent_incident_id=parent_incident_id,
         resolution_reason="",
     )
     session.add(row)
@@ -159,13 +166,159 @@ async def get_incident(session: AsyncSession, *, incident_id: int, workspace: st
 
 
 async def last_incident_for_stream(session: AsyncSession, *, workspace: str, stream_key: str) -> IncidentRow | None:
+    """The newest incident the stream opened, or was merged into by deduplication."""
+    aliased = select(StreamAliasRow.incident_id).where(
+        StreamAliasRow.workspace == workspace, StreamAliasRow.stream_key == stream_key
+    )
     result = await session.execute(
         select(IncidentRow)
-        .where(IncidentRow.workspace == workspace, IncidentRow.stream_key == stream_key)
+        .where(
+            IncidentRow.workspace == workspace,
+            or_(IncidentRow.stream_key == stream_key, IncidentRow.id.in_(aliased)),
+        )
         .order_by(IncidentRow.id.desc())
         .limit(1)
     )
     return result.scalar_one_or_none()
+
+
+# --- deduplication and grouping -----------------------------------------------------------------
+
+
+async def lock_workspace_for_dedup(session: AsyncSession, *, workspace: str) -> None:
+    """Serialize dedup decisions of one workspace until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the session already began with
+    BEGIN IMMEDIATE, which holds the database's single write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"dedup:{workspace}".encode()).digest()[:8], "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def open_incident_candidates(session: AsyncSession, *, workspace: str, limit: int = 500) -> list[OpenIncident]:
+    """The workspace's unresolved incidents (newest `limit`) with the sources and fingerprints they hold."""
+    rows = list(
+        (
+            await session.execute(
+                select(IncidentRow)
+                .where(IncidentRow.workspace == workspace, IncidentRow.status != IncidentStatus.resolved.value)
+                .order_by(IncidentRow.id.desc())
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    if not rows:
+        return []
+    aliases = (
+        await session.execute(
+            select(StreamAliasRow.incident_id, StreamAliasRow.source, StreamAliasRow.fingerprint).where(
+                StreamAliasRow.incident_id.in_([r.id for r in rows])
+            )
+        )
+    ).all()
+    out = []
+    for row in rows:
+        sources = {row.source} | {src for inc, src, _ in aliases if inc == row.id}
+        prints = {row.fingerprint} | {fp for inc, _, fp in aliases if inc == row.id}
+        out.append(
+            OpenIncident(
+                incident_id=row.id,
+                workflow_id=row.workflow_id,
+                title=row.title,
+                service=row.service,
+                namespace=row.namespace,
+                severity=Severity(row.severity),
+                opened_at=row.opened_at,
+                sources=sorted(sources),
+                fingerprints=sorted(fp for fp in prints if fp),
+                parent_incident_id=row.parent_incident_id,
+            )
+        )
+    return out
+
+
+async def add_stream_alias(
+    session: AsyncSession,
+    *,
+    workspace: str,
+    stream_key: str,
+    incident_id: int,
+    source: str,
+    fingerprint: str | None,
+    strategy: str,
+    reason: str,
+    at: datetime,
+) -> None:
+    """Record that a stream now feeds another stream's incident (idempotent)."""
+    exists = await session.scalar(
+        select(StreamAliasRow.id).where(
+            StreamAliasRow.workspace == workspace,
+            StreamAliasRow.stream_key == stream_key,
+            StreamAliasRow.incident_id == incident_id,
+        )
+    )
+    if exists is None:
+        session.add(
+            StreamAliasRow(
+                workspace=workspace,
+                stream_key=stream_key,
+                incident_id=incident_id,
+                source=source,
+                fingerprint=fingerprint,
+                strategy=strategy,
+                reason=reason,
+                created_at=at,
+            )
+        )
+        await session.flush()
+
+
+async def open_alias_target(session: AsyncSession, *, workspace: str, stream_key: str) -> IncidentRow | None:
+    """The open incident a deduplicated stream feeds, if any (the gateway routes deliveries there)."""
+    result = await session.execute(
+        select(IncidentRow)
+        .join(StreamAliasRow, StreamAliasRow.incident_id == IncidentRow.id)
+        .where(
+            StreamAliasRow.workspace == workspace,
+            StreamAliasRow.stream_key == stream_key,
+            IncidentRow.status != IncidentStatus.resolved.value,
+        )
+        .order_by(IncidentRow.id.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def open_alias_routes(session: AsyncSession, *, workspace: str, stream_keys: Sequence[str]) -> dict[str, str]:
+    """For streams merged into an open incident: stream key -> that incident's workflow id (one query)."""
+    if not stream_keys:
+        return {}
+    rows = await session.execute(
+        select(StreamAliasRow.stream_key, IncidentRow.workflow_id)
+        .join(IncidentRow, StreamAliasRow.incident_id == IncidentRow.id)
+        .where(
+            StreamAliasRow.workspace == workspace,
+            StreamAliasRow.stream_key.in_(list(stream_keys)),
+            IncidentRow.status != IncidentStatus.resolved.value,
+        )
+        .order_by(IncidentRow.id)
+    )
+    return {key: workflow_id for key, workflow_id in rows.all()}  # noqa: C416 - newest incident wins (ordered by id)
+
+
+async def list_stream_aliases(session: AsyncSession, *, incident_id: int) -> list[StreamAliasRow]:
+    result = await session.execute(
+        select(StreamAliasRow).where(StreamAliasRow.incident_id == incident_id).order_by(StreamAliasRow.id)
+    )
+    return list(result.scalars())
+
+
+async def list_children(session: AsyncSession, *, incident_id: int) -> list[IncidentRow]:
+    result = await session.execute(
+        select(IncidentRow).where(IncidentRow.parent_incident_id == incident_id).order_by(IncidentRow.id)
+    )
+    return list(result.scalars())
 
 
 async def list_incidents(
@@ -339,3 +492,108 @@ async def record_late_deliveries(
             data={"marker": marker, "delivery_ids": list(delivery_ids)},
         )
     return last.id
+
+
+async def list_dead_letters(
+    session: AsyncSession,
+    *,
+    workspace: str,
+    source: str | None = None,
+    pending_only: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[DeadLetterRow], int]:
+    """A page of dead letters, newest first, and the total that match."""
+    conditions = [DeadLetterRow.workspace == workspace]
+    if source:
+        conditions.append(DeadLetterRow.source == source)
+    if pending_only:
+        conditions.append(DeadLetterRow.redriven_at.is_(None))
+    total = await session.scalar(select(func.count()).select_from(DeadLetterRow).where(*conditions))
+    rows = await session.execute(
+        select(DeadLetterRow).where(*conditions).order_by(DeadLetterRow.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total or 0)
+
+
+async def get_dead_letter(session: AsyncSession, *, dead_letter_id: int, workspace: str) -> DeadLetterRow | None:
+    row = await session.get(DeadLetterRow, dead_letter_id)
+    if row is None or row.workspace != workspace:
+        return None
+    return row
+
+
+# --- deploy events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeploy:
+    service: str
+    version: str | None
+    namespace: str | None
+    environment: str | None
+    commit: str | None
+    author: str | None
+    status: str
+    url: str | None
+    description: str
+    origin: str
+    external_id: str | None
+    deployed_at: datetime
+
+
+async def insert_deploy(
+    session: AsyncSession, *, workspace: str, deploy: NewDeploy, at: datetime
+) -> tuple[DeployEventRow, bool]:
+    """Store a deploy; a repeat of the same external id returns the stored row and False."""
+    if deploy.external_id is not None:
+        existing = await session.scalar(
+            select(DeployEventRow).where(
+                DeployEventRow.workspace == workspace,
+                DeployEventRow.origin == deploy.origin,
+                DeployEventRow.external_id == deploy.external_id,
+            )
+        )
+        if existing is not None:
+            return existing, False
+    row = DeployEventRow(workspace=workspace, received_at=at, **{f: getattr(deploy, f) for f in NewDeploy.__slots__})
+    session.add(row)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        # A concurrent retry of the same deployment won the insert.
+        existing = await session.scalar(
+            select(DeployEventRow).where(
+                DeployEventRow.workspace == workspace,
+                DeployEventRow.origin == deploy.origin,
+                DeployEventRow.external_id == deploy.external_id,
+            )
+        )
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
+
+
+async def list_deploys(
+    session: AsyncSession,
+    *,
+    workspace: str,
+    service: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+) -> list[DeployEventRow]:
+    """Deploys newest first, optionally for one service and a time range."""
+    conditions = [DeployEventRow.workspace == workspace]
+    if service:
+        conditions.append(DeployEventRow.service == service)
+    if since:
+        conditions.append(DeployEventRow.deployed_at >= since)
+    if until:
+        conditions.append(DeployEventRow.deployed_at <= until)
+    rows = await session.execute(
+        select(DeployEventRow).where(*conditions).order_by(DeployEventRow.deployed_at.desc()).limit(limit)
+    )
+    return list(rows.scalars())

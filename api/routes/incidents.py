@@ -46,6 +46,8 @@ class IncidentOut(BaseModel):
     resolved_by: str | None
     resolution_reason: str
     previous_incident_id: int | None
+    parent_incident_id: int | None
+    started_at: datetime | None
     postmortem_available: bool
 
     @classmethod
@@ -72,6 +74,8 @@ class IncidentOut(BaseModel):
             resolved_by=row.resolved_by,
             resolution_reason=row.resolution_reason,
             previous_incident_id=row.previous_incident_id,
+            parent_incident_id=row.parent_incident_id,
+            started_at=row.started_at,
             postmortem_available=row.postmortem_md is not None,
         )
 
@@ -91,8 +95,41 @@ class WorkflowInfo(BaseModel):
     state_note: str = ""
 
 
+class RelatedIncident(BaseModel):
+    id: int
+    title: str
+    service: str | None
+    severity: str
+    status: str
+    opened_at: datetime
+
+
+class MergedStream(BaseModel):
+    """Another alert stream deduplicated into this incident."""
+
+    stream_key: str
+    source: str
+    strategy: str
+    reason: str
+    merged_at: datetime
+
+
 class IncidentDetail(IncidentOut):
     workflow: WorkflowInfo
+    parent: RelatedIncident | None
+    children: list[RelatedIncident]
+    merged_streams: list[MergedStream]
+
+
+def _related(row: IncidentRow) -> RelatedIncident:
+    return RelatedIncident(
+        id=row.id,
+        title=row.title,
+        service=row.service,
+        severity=row.severity,
+        status=row.status,
+        opened_at=row.opened_at,
+    )
 
 
 class TimelineEventOut(BaseModel):
@@ -154,6 +191,14 @@ async def list_incidents(
 async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, state: StateDep) -> IncidentDetail:
     """Stored incident, its workflow run, the Temporal UI link and (while open) the live state."""
     row = await _load(db, workspace, incident_id)
+    async with db.session() as session:
+        parent = (
+            await repo.get_incident(session, incident_id=row.parent_incident_id, workspace=workspace)
+            if row.parent_incident_id is not None
+            else None
+        )
+        children = await repo.list_children(session, incident_id=row.id)
+        aliases = await repo.list_stream_aliases(session, incident_id=row.id)
     live: IncidentState | None = None
     note = ""
     if row.status == IncidentStatus.resolved.value:
@@ -183,6 +228,14 @@ async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, sta
             state=live,
             state_note=note,
         ),
+        parent=_related(parent) if parent is not None else None,
+        children=[_related(c) for c in children],
+        merged_streams=[
+            MergedStream(
+                stream_key=a.stream_key, source=a.source, strategy=a.strategy, reason=a.reason, merged_at=a.created_at
+            )
+            for a in aliases
+        ],
     )
 
 

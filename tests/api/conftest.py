@@ -6,9 +6,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -26,6 +28,17 @@ class Harness:
     db: Database
     client: Client
     settings: Settings
+    workspace: str
+
+    def configure(self, **fields: Any) -> None:
+        """Rewrite this test's workspace in workspaces.yaml; API and worker pick the change up live."""
+        write_workspaces(self.settings.config_dir, {"name": self.workspace, **fields})
+
+
+def write_workspaces(config_dir: Path, *workspaces: dict[str, Any]) -> None:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump({"workspaces": list(workspaces)}, sort_keys=False)
+    (config_dir / "workspaces.yaml").write_text(text, encoding="utf-8")
 
 
 def make_settings(
@@ -46,8 +59,15 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     # Each test gets its own workspace: workflow ids embed it, and the dev server is shared by the session.
     workspace = f"ws-{uuid.uuid4().hex[:10]}"
+    config_dir = tmp_path / "config"
+    write_workspaces(config_dir, {"name": workspace})
     settings = make_settings(
-        db_url=db_url, env=temporal_env, task_queue=task_queue, tmp_path=tmp_path, default_workspace=workspace
+        db_url=db_url,
+        env=temporal_env,
+        task_queue=task_queue,
+        tmp_path=tmp_path,
+        default_workspace=workspace,
+        config_dir=config_dir,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -56,4 +76,6 @@ async def harness(
         async with worker:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://aisre.test") as http:
-                yield Harness(http=http, app=app, db=db, client=temporal_env.client, settings=settings)
+                yield Harness(
+                    http=http, app=app, db=db, client=temporal_env.client, settings=settings, workspace=workspace
+                )

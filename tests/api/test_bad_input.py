@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import func, select
 
 from adapters.storage.orm import AlertRow
 from tests.api.conftest import Harness
-from tests.helpers import fixture_bytes
+from tests.helpers import fixture_bytes, poll
 
 FIRING = fixture_bytes("alertmanager/firing.json")
 
@@ -92,3 +93,17 @@ async def test_health_reports_both_dependencies(harness: Harness) -> None:
         "database": {"ok": True, "detail": ""},
         "temporal": {"ok": True, "detail": ""},
     }
+
+
+async def test_lone_surrogate_escapes_are_replaced_not_fatal(harness: Harness) -> None:
+    body = b'{"title": "disk \\ud800 full", "service": "db\\uDC00", "fingerprint": "sur-1"}'
+    response = await harness.http.post("/webhook/webhook", content=body)
+    assert response.status_code == 202, response.text
+    incident = await poll(lambda: _first_incident(harness))
+    assert incident["title"] == "disk \ufffd full"
+    assert incident["service"] == "db\ufffd"
+
+
+async def _first_incident(h: Harness) -> dict[str, Any] | None:
+    page = (await h.http.get("/incidents")).json()
+    return page["items"][0] if page["items"] else None

@@ -156,10 +156,16 @@ async def test_api_resolve_then_late_resolved_and_recurrence(harness: Harness) -
 
 
 async def test_filters_and_pagination(harness: Harness) -> None:
-    for service, severity in (("cart", "critical"), ("cart", "warning"), ("search", "critical")):
+    # Distinct symptoms: the same title on one service would be deduplicated into one incident.
+    for service, severity, summary in (
+        ("cart", "critical", "Checkout error rate above 5%"),
+        ("cart", "warning", "Disk on cart-db filling up"),
+        ("search", "critical", "Checkout error rate above 5%"),
+    ):
         payload = json.loads(FIRING)
         alert = payload["alerts"][0]
         alert["labels"].update(service=service, severity=severity)
+        alert["annotations"]["summary"] = summary
         alert["fingerprint"] = f"fp-{service}-{severity}"
         assert (await harness.http.post("/webhook/alertmanager", json=payload)).status_code == 202
 

@@ -483,7 +483,17 @@ def test_parsed_times_are_utc() -> None:
 
 
 def test_registry_names_include_aliases(registry: SourceRegistry) -> None:
-    assert registry.names() == ["alertmanager", "prometheus", "webhook"]
+    assert registry.names() == [
+        "alertmanager",
+        "datadog",
+        "grafana",
+        "new-relic",
+        "newrelic",
+        "opsgenie",
+        "pagerduty",
+        "prometheus",
+        "webhook",
+    ]
 
 
 def test_alias_resolves_to_the_same_source(registry: SourceRegistry) -> None:
@@ -493,9 +503,9 @@ def test_alias_resolves_to_the_same_source(registry: SourceRegistry) -> None:
 
 
 def test_unknown_source_raises_key_error(registry: SourceRegistry) -> None:
-    with pytest.raises(KeyError, match="datadog"):
-        registry.get("datadog")
-    assert "datadog" not in registry
+    with pytest.raises(KeyError, match="zabbix"):
+        registry.get("zabbix")
+    assert "zabbix" not in registry
     assert 42 not in registry
 
 

@@ -94,7 +94,9 @@ class FakeSend:
     in_flight: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     max_in_flight: int = 0
 
-    async def __call__(self, workspace: str, stream_key: str, lifecycle: Lifecycle, ids: list[int]) -> str:
+    async def __call__(
+        self, workspace: str, stream_key: str, lifecycle: Lifecycle, route: str | None, ids: list[int]
+    ) -> str:
         key = (workspace, stream_key)
         self.in_flight[key] += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight[key])
@@ -199,7 +201,7 @@ async def test_distinct_streams_are_independent() -> None:
     gate = asyncio.Event()
     blocked_key = ("ws", "slow")
 
-    async def send(workspace: str, stream_key: str, lifecycle: Lifecycle, ids: list[int]) -> str:
+    async def send(workspace: str, stream_key: str, lifecycle: Lifecycle, route: str | None, ids: list[int]) -> str:
         if (workspace, stream_key) == blocked_key:
             await gate.wait()
         return f"{workspace}/{stream_key}:{ids}"
