@@ -146,6 +146,8 @@ class FieldRule(BaseModel):
         # `title: event.name` is shorthand for `title: {path: [event.name]}`.
         if isinstance(data, str):
             return {"path": [data]}
+        if isinstance(data, list):
+            return {"path": data}
         if isinstance(data, dict) and isinstance(data.get("path"), str):
             return {**data, "path": [data["path"]]}
         return data

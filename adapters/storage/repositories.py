@@ -90,6 +90,17 @@ async def attach_deliveries(
     return int(count or 0)
 
 
+async def list_incident_alerts(
+    session: AsyncSession, *, incident_id: int, limit: int = 50, offset: int = 0
+) -> tuple[list[AlertRow], int]:
+    """A page of the deliveries attached to an incident, oldest first, and their total."""
+    total = await session.scalar(select(func.count()).select_from(AlertRow).where(AlertRow.incident_id == incident_id))
+    rows = await session.execute(
+        select(AlertRow).where(AlertRow.incident_id == incident_id).order_by(AlertRow.id).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total or 0)
+
+
 async def alert_stats(
     session: AsyncSession, *, incident_id: int
 ) -> tuple[dict[Lifecycle, int], datetime | None, datetime | None]:

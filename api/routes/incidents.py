@@ -239,6 +239,63 @@ async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, sta
     )
 
 
+class AlertOut(BaseModel):
+    """One delivery attached to the incident: where it came from, what it said, and its raw body."""
+
+    id: int
+    source: str
+    stream_key: str
+    lifecycle: str
+    state: str
+    received_at: datetime
+    title: str | None
+    severity: str | None
+    service: str | None
+    fingerprint: str | None
+    raw: Any | None = Field(description="the vendor's JSON for this alert (with include_raw=true)")
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("/{incident_id}/alerts")
+async def list_alerts(
+    incident_id: int,
+    db: DbDep,
+    workspace: WorkspaceDep,
+    include_raw: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> AlertPage:
+    """The deliveries counted in the incident (merged streams included), oldest first."""
+    row = await _load(db, workspace, incident_id)
+    async with db.session() as session:
+        alerts, total = await repo.list_incident_alerts(session, incident_id=row.id, limit=limit, offset=offset)
+    items = []
+    for a in alerts:
+        normalized = a.normalized or {}
+        items.append(
+            AlertOut(
+                id=a.id,
+                source=a.source,
+                stream_key=a.stream_key,
+                lifecycle=a.lifecycle,
+                state=a.state,
+                received_at=a.received_at,
+                title=normalized.get("title"),
+                severity=normalized.get("severity"),
+                service=normalized.get("service"),
+                fingerprint=normalized.get("fingerprint"),
+                raw=a.raw if include_raw else None,
+            )
+        )
+    return AlertPage(items=items, total=total, limit=limit, offset=offset)
+
+
 @router.get("/{incident_id}/timeline")
 async def get_timeline(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> list[TimelineEventOut]:
     """Every recorded event of the incident, oldest first."""

@@ -139,6 +139,10 @@ async def test_cross_source_alerts_become_one_incident_that_resolves_when_both_r
     assert stream["strategy"] == "cross_source"
     timeline = (await harness.http.get(f"/incidents/{first['id']}/timeline")).json()
     assert any(e["kind"] == "merged" and "grafana" in e["message"] for e in timeline)
+    alerts = (await harness.http.get(f"/incidents/{first['id']}/alerts", params={"include_raw": True})).json()
+    assert [a["source"] for a in alerts["items"]] == ["alertmanager", "grafana"]
+    assert alerts["items"][1]["raw"]["alert"]["fingerprint"] == "gf0c1d2e3f4a5b6c"
+    assert alerts["items"][1]["title"] == "5xx rate above 5%"
 
     # A repeat from the merged stream goes straight to the surviving incident.
     again = await harness.http.post("/webhook", json=grafana("firing"))

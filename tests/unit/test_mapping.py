@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from adapters.alert_sources import default_registry, source_for
+from adapters.alert_sources.base import MAX_STREAM_KEY
 from adapters.alert_sources.mapping import MappedWebhookSource, lookup
 from domain.models import Lifecycle, NormalizationError, Severity
 from domain.settings import WebhookMapping, WorkspaceConfig
@@ -122,3 +125,46 @@ def test_source_for_applies_the_mapping_only_to_the_generic_source() -> None:
     assert isinstance(source_for(registry, "webhook", mapped), MappedWebhookSource)
     assert not isinstance(source_for(registry, "webhook", plain), MappedWebhookSource)
     assert source_for(registry, "alertmanager", mapped).slug == "alertmanager"
+
+
+# --- property: the mapped source raises nothing but NormalizationError ---------------------------
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+_json = st.recursive(
+    _scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=25,
+)
+_edgy = _json | st.sampled_from(["SEV1", "sev2", "done", "open", "", " ", "2026-11-28T10:00:00Z", 10**30])
+_native = st.fixed_dictionaries(
+    {},
+    optional={
+        "event": st.fixed_dictionaries({}, optional=dict.fromkeys(("name", "id", "level", "state"), _edgy)) | _json,
+        "tags": st.dictionaries(st.sampled_from(["service", "ns", "owner"]) | st.text(max_size=5), _edgy) | _json,
+        "items": st.lists(st.fixed_dictionaries({}, optional={"pod": _edgy}) | _json, max_size=3),
+        "detail": _edgy,
+        "at": _edgy,
+        "state": _edgy,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=_native | _json | st.lists(_native, max_size=3))
+def test_mapped_source_never_raises_unexpected_errors(payload: Any) -> None:
+    source = MappedWebhookSource(MAPPING)
+    batch = MappedWebhookSource(WebhookMapping.model_validate({"alerts": "items", "fields": MAPPING.fields}))
+    for src in (source, batch):
+        items = src.split(payload)
+        assert items
+        for item in items:
+            assert isinstance(src.lifecycle(item), Lifecycle)
+            key = src.stream_key(item)
+            assert key.startswith("webhook:")
+            assert len(key) <= MAX_STREAM_KEY
+            try:
+                alert = src.normalize(item)
+            except NormalizationError:
+                continue
+            assert alert.title
+            alert.model_dump_json()
