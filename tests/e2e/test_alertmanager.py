@@ -71,7 +71,9 @@ class Alertmanager:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"alertmanager exited: {self.process.stdout.read() if self.process.stdout else ''}")
+                raise AssertionError(
+                    f"alertmanager exited: {self.process.stdout.read() if self.process.stdout else ''}"
+                )
             try:
                 if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
                     return
