@@ -7,10 +7,13 @@ from typing import Any
 
 from adapters.alert_sources.base import (
     bounded_key,
+    fallback_key,
+    grouped_alert,
     hashed_key,
     parse_severity,
     parse_time,
     require_title,
+    split_group,
     string_map,
     text_or_none,
 )
@@ -42,28 +45,19 @@ class AlertmanagerSource:
         )
 
     def split(self, payload: Any) -> list[Any]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list) or not payload["alerts"]:
-            return [payload]
-        group = {k: payload[k] for k in _GROUP_KEYS if k in payload}
-        # Each stored item keeps the group context it came with (external URL, receiver, common labels).
-        return [{"alert": alert, "group": group} for alert in payload["alerts"]]
-
-    @staticmethod
-    def _alert(item: Any) -> dict[str, Any] | None:
-        if isinstance(item, dict) and isinstance(item.get("alert"), dict):
-            return item["alert"]
-        return None
+        return split_group(payload, _GROUP_KEYS)
 
     def lifecycle(self, item: Any) -> Lifecycle:
-        alert = self._alert(item)
-        if alert is not None and str(alert.get("status", "")).lower() == "resolved":
+        grouped = grouped_alert(item)
+        if grouped is not None and str(grouped[0].get("status", "")).lower() == "resolved":
             return Lifecycle.resolved
         return Lifecycle.firing
 
     def stream_key(self, item: Any) -> str:
-        alert = self._alert(item)
-        if alert is None:
-            return bounded_key(self.slug, hashed_key(repr(item)[:1000]))
+        grouped = grouped_alert(item)
+        if grouped is None:
+            return bounded_key(self.slug, fallback_key(item))
+        alert, _ = grouped
         fingerprint = text_or_none(alert.get("fingerprint"))
         if fingerprint:
             return bounded_key(self.slug, fingerprint)
@@ -71,10 +65,10 @@ class AlertmanagerSource:
         return bounded_key(self.slug, hashed_key(*(f"{k}={v}" for k, v in sorted(labels.items()))))
 
     def normalize(self, item: Any) -> Alert:
-        alert = self._alert(item)
-        if alert is None:
+        grouped = grouped_alert(item)
+        if grouped is None:
             raise NormalizationError("not an Alertmanager alert: expected an object in the body's 'alerts' list")
-        group = item.get("group") if isinstance(item.get("group"), dict) else {}
+        alert, group = grouped
         labels = string_map(alert.get("labels"))
         annotations = string_map(alert.get("annotations"))
         if not labels and not annotations:

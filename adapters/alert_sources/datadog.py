@@ -66,7 +66,10 @@ from urllib.parse import unquote
 
 from adapters.alert_sources.base import (
     bounded_key,
+    fallback_key,
+    first_text,
     hashed_key,
+    normalized_name,
     parse_severity,
     parse_time,
     require_title,
@@ -161,22 +164,11 @@ _POD_TAGS = ("pod_name", "kube_pod_name", "pod")
 _DEPLOYMENT_TAGS = ("kube_deployment", "deployment", "kube_deployment_name")
 
 
-def _norm(name: Any) -> str:
-    try:
-        text = name if isinstance(name, str) else str(name)
-    except ValueError:  # an int past Python's digit limit: not a key we read
-        return ""
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
 def _text(value: Any, *, limit: int = 500) -> str | None:
     """A present scalar as text: None for missing, empty, unexpanded "$VARIABLE" and Datadog's "null"."""
     if isinstance(value, bool):
         return None
-    try:
-        text = text_or_none(value, limit=limit)
-    except ValueError:  # an int past Python's digit limit
-        return None
+    text = text_or_none(value, limit=limit)
     if text is None or text.lower() in ("null", "none") or _UNEXPANDED.fullmatch(text):
         return None
     return text
@@ -186,14 +178,14 @@ def _index(payload: Mapping[Any, Any]) -> dict[str, Any]:
     """Every field by normalized name: top level first, then parent+child, then the child alone."""
     index: dict[str, Any] = {}
     for key, value in payload.items():
-        index.setdefault(_norm(key), value)
-    nested = [(_norm(k), v) for k, v in payload.items() if isinstance(v, dict)]
+        index.setdefault(normalized_name(key), value)
+    nested = [(normalized_name(k), v) for k, v in payload.items() if isinstance(v, dict)]
     for parent, child in nested:
         for key, value in child.items():
-            index.setdefault(parent + _norm(key), value)
+            index.setdefault(parent + normalized_name(key), value)
     for _parent, child in nested:
         for key, value in child.items():
-            name = _norm(key)
+            name = normalized_name(key)
             if name not in _AMBIGUOUS_CHILDREN:
                 index.setdefault(name, value)
     index.pop("", None)
@@ -201,11 +193,7 @@ def _index(payload: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def _first(index: Mapping[str, Any], names: tuple[str, ...], *, limit: int = 500) -> str | None:
-    for name in names:
-        value = _text(index.get(name), limit=limit)
-        if value:
-            return value
-    return None
+    return first_text(index, names, limit=limit, read=_text)
 
 
 def _word(value: str | None) -> str:
@@ -276,7 +264,7 @@ class DatadogSource:
 
     def stream_key(self, item: Any) -> str:
         if not isinstance(item, dict):
-            return bounded_key(self.slug, hashed_key(_safe_repr(item)))
+            return bounded_key(self.slug, fallback_key(item))
         index = _index(item)
         identity = self._identity(index)
         if identity:
@@ -463,10 +451,3 @@ def _monitor_link(text: str) -> tuple[str, str] | None:
 
 def _tag(labels: Mapping[str, str], names: tuple[str, ...]) -> str | None:
     return next((labels[n] for n in names if labels.get(n)), None)
-
-
-def _safe_repr(item: Any) -> str:
-    try:
-        return repr(item)[:1000]
-    except (ValueError, RecursionError):  # ints past the digit limit, absurd nesting
-        return type(item).__name__

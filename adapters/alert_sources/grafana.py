@@ -96,10 +96,13 @@ from typing import Any
 
 from adapters.alert_sources.base import (
     bounded_key,
+    fallback_key,
+    grouped_alert,
     hashed_key,
     parse_severity,
     parse_time,
     require_title,
+    split_group,
     string_map,
     text_or_none,
 )
@@ -212,19 +215,10 @@ class GrafanaSource:
         return _is_unified(payload) or _is_legacy(payload)
 
     def split(self, payload: Any) -> list[Any]:
-        if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list) or not payload["alerts"]:
-            return [payload]  # a legacy body is one alert; anything else is dead-lettered as one item
-        group = {k: payload[k] for k in _GROUP_KEYS if k in payload}
-        return [{"alert": alert, "group": group} for alert in payload["alerts"]]
+        # A legacy body is one alert; anything else without alerts is dead-lettered as one item.
+        return split_group(payload, _GROUP_KEYS)
 
     # --- helpers --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _unified(item: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        if isinstance(item, dict) and isinstance(item.get("alert"), dict):
-            group = item.get("group")
-            return item["alert"], group if isinstance(group, dict) else {}
-        return None
 
     @staticmethod
     def _is_test(alert: Mapping[str, Any], group: Mapping[str, Any]) -> bool:
@@ -257,7 +251,7 @@ class GrafanaSource:
     # --- protocol -------------------------------------------------------------------------------
 
     def lifecycle(self, item: Any) -> Lifecycle:
-        unified = self._unified(item)
+        unified = grouped_alert(item)
         if unified is not None:
             alert, group = unified
             status = _text(alert.get("status")).lower() or _text(group.get("status")).lower()
@@ -267,7 +261,7 @@ class GrafanaSource:
         return Lifecycle.firing
 
     def stream_key(self, item: Any) -> str:
-        unified = self._unified(item)
+        unified = grouped_alert(item)
         if unified is not None:
             alert, _ = unified
             fingerprint = text_or_none(alert.get("fingerprint"))
@@ -290,10 +284,10 @@ class GrafanaSource:
                 self.slug,
                 "legacy:" + hashed_key(org, name, _text(item.get("dashboardId")), _text(item.get("panelId"))),
             )
-        return bounded_key(self.slug, hashed_key(repr(item)[:1000]))
+        return bounded_key(self.slug, fallback_key(item))
 
     def normalize(self, item: Any) -> Alert:
-        unified = self._unified(item)
+        unified = grouped_alert(item)
         if unified is not None:
             return self._normalize_unified(item, *unified)
         if isinstance(item, dict) and isinstance(item.get("alerts"), list):

@@ -66,7 +66,10 @@ from typing import Any
 
 from adapters.alert_sources.base import (
     bounded_key,
+    fallback_key,
+    first_text,
     hashed_key,
+    normalized_name,
     parse_severity,
     parse_time,
     require_title,
@@ -157,14 +160,6 @@ _POD = ("pod", "podname", "k8spodname", "k8spod")
 _DEPLOYMENT = ("deployment", "deploymentname", "k8sdeploymentname", "k8sdeployment")
 
 
-def _norm(name: Any) -> str:
-    try:
-        text = name if isinstance(name, str) else str(name)
-    except ValueError:  # an int past Python's digit limit: not a key we read
-        return ""
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
 def _text(value: Any, *, limit: int = 500) -> str | None:
     """A present scalar as text (the first one of a list, or of a JSON list rendered as text); None for
     missing, empty and booleans."""
@@ -175,10 +170,7 @@ def _text(value: Any, *, limit: int = 500) -> str | None:
         value = value[0] if value else None
     if isinstance(value, bool):
         return None
-    try:
-        text = text_or_none(value, limit=limit)
-    except ValueError:  # an int past Python's digit limit
-        return None
+    text = text_or_none(value, limit=limit)
     if text is None or text.lower() in ("null", "none", "undefined") or _UNFILLED.fullmatch(text):
         return None  # "$INCIDENT_ID": a legacy custom-payload variable New Relic did not fill
     return text
@@ -211,25 +203,21 @@ def _index(payload: Mapping[Any, Any]) -> dict[str, Any]:
     """Top-level fields by normalized name, then the fields of nested objects (accumulations.tag.*, ...)."""
     index: dict[str, Any] = {}
     for key, value in payload.items():
-        index.setdefault(_norm(key), value)
+        index.setdefault(normalized_name(key), value)
     for parent, child in list(index.items()):
         if isinstance(child, dict):
             for key, value in child.items():
-                index.setdefault(parent + _norm(key), value)
+                index.setdefault(parent + normalized_name(key), value)
     index.pop("", None)
     return index
 
 
 def _first(index: Mapping[str, Any], names: tuple[str, ...], *, limit: int = 500) -> str | None:
-    for name in names:
-        value = _text(index.get(name), limit=limit)
-        if value:
-            return value
-    return None
+    return first_text(index, names, limit=limit, read=_text)
 
 
 def _word(value: str | None) -> str:
-    return re.sub(r"[^a-z0-9]", "", value.lower()) if value else ""
+    return normalized_name(value) if value else ""
 
 
 def _flat_labels(value: Any) -> dict[str, str]:
@@ -286,11 +274,7 @@ class NewRelicSource:
 
     def stream_key(self, item: Any) -> str:
         if not isinstance(item, dict):
-            try:
-                text = repr(item)[:1000]
-            except (ValueError, RecursionError):
-                text = type(item).__name__
-            return bounded_key(self.slug, hashed_key(text))
+            return bounded_key(self.slug, fallback_key(item))
         index = _index(item)
         ident = _first(index, _ID)
         if ident:
@@ -459,7 +443,7 @@ class NewRelicSource:
 
 
 def _label(labels: Mapping[str, str], names: tuple[str, ...]) -> str | None:
-    by_norm = {_norm(k): v for k, v in labels.items() if v}
+    by_norm = {normalized_name(k): v for k, v in labels.items() if v}
     return next((by_norm[n] for n in names if by_norm.get(n)), None)
 
 

@@ -41,20 +41,22 @@ Severity, from the alert's ``priority``:
 | other text        | `parse_severity` |
 
 Times: ``createdAt`` is epoch milliseconds, but ``updatedAt`` is epoch **nanoseconds** in real payloads
-(e.g. ``1420452193166002000``), beyond what ``parse_time`` understands; ``_epoch_time`` reads seconds,
-milliseconds, microseconds and nanoseconds (ints or digit strings) with integer arithmetic.
+(e.g. ``1420452193166002000``); the shared ``parse_time`` reads both (and seconds, microseconds, digit
+strings) with integer arithmetic.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
 from typing import Any
 
 from adapters.alert_sources.base import (
+    as_dict,
     bounded_key,
+    fallback_key,
+    first_text,
     hashed_key,
+    normalized_name,
     parse_severity,
     parse_time,
     require_title,
@@ -91,71 +93,6 @@ _LINK_KEYS = {
     "generator": ("generator_url", "generatorurl", "source_url", "url"),
     "image": ("image_url", "imageurl", "image"),
 }
-_NS_THRESHOLD = 10**17  # epoch nanoseconds from 1973 on
-_US_THRESHOLD = 10**14  # epoch microseconds from 1973 on (milliseconds reach it only in year 5138)
-
-
-# --- private helpers (candidates for base.py, see the module's report) --------------------------
-
-
-def _scrub(text: str) -> str:
-    """JSON may carry lone surrogates (``"\\ud800"``); they cannot be encoded, so escape them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def _text(value: Any, *, limit: int = 500) -> str | None:
-    try:
-        text = text_or_none(value, limit=limit)
-    except ValueError:  # an int too long to print (Python's 4300-digit limit)
-        return None
-    return _scrub(text) if text is not None else None
-
-
-def _map(value: Any) -> dict[str, str]:
-    return {_scrub(k): _scrub(v) for k, v in string_map(value).items()}
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _first(obj: Mapping[str, Any], keys: Iterable[str], *, limit: int = 500) -> str | None:
-    for key in keys:
-        value = _text(obj.get(key), limit=limit)
-        if value:
-            return value
-    return None
-
-
-def _fallback_key(item: Any) -> str:
-    try:
-        text = repr(item)[:1000]
-    except (RecursionError, ValueError):
-        text = type(item).__name__
-    return hashed_key(text)
-
-
-def _epoch_time(value: Any) -> datetime | None:
-    """Epoch s/ms/us/ns (int or digit string) or ISO-8601 to aware UTC; None when unusable."""
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
-        try:
-            value = int(value.strip())
-        except ValueError:  # more digits than Python converts
-            return None
-    if isinstance(value, float) and math.isfinite(value) and value >= _US_THRESHOLD:
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= _US_THRESHOLD:
-        unit = 10**9 if value >= _NS_THRESHOLD else 10**6
-        seconds, fraction = divmod(value, unit)
-        try:
-            return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=fraction * 10**6 // unit)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return parse_time(value)
 
 
 def _tags(value: Any) -> list[str]:
@@ -164,22 +101,25 @@ def _tags(value: Any) -> list[str]:
         value = value.split(",")
     if not isinstance(value, list):
         return []
-    out = (_text(tag) for tag in value if not isinstance(tag, dict | list))
+    out = (text_or_none(tag) for tag in value if not isinstance(tag, dict | list))
     return [tag for tag in out if tag]
 
 
 def _names(value: Any) -> str | None:
     """Teams/responders/recipients (names, ids or {name|id} objects) as a comma-joined list."""
     if isinstance(value, str):
-        return _text(value)
+        return text_or_none(value)
     if not isinstance(value, list):
         return None
-    names = [_first(entry, ("name", "username", "id")) if isinstance(entry, dict) else _text(entry) for entry in value]
+    names = [
+        first_text(entry, ("name", "username", "id")) if isinstance(entry, dict) else text_or_none(entry)
+        for entry in value
+    ]
     return ",".join(n for n in names if n)[:500] or None
 
 
 def _action(body: Mapping[str, Any]) -> str:
-    return "".join(ch for ch in (_text(body.get("action")) or "").lower() if ch.isascii() and ch.isalnum())
+    return normalized_name(text_or_none(body.get("action")) or "")
 
 
 def _alert(item: Any) -> dict[str, Any] | None:
@@ -189,7 +129,7 @@ def _alert(item: Any) -> dict[str, Any] | None:
 
 
 def _identity(alert: Mapping[str, Any]) -> str | None:
-    return _text(alert.get("alias"), limit=1000) or _text(alert.get("alertId"), limit=1000)
+    return text_or_none(alert.get("alias"), limit=1000) or text_or_none(alert.get("alertId"), limit=1000)
 
 
 class OpsgenieSource:
@@ -223,13 +163,13 @@ class OpsgenieSource:
     def stream_key(self, item: Any) -> str:
         alert = _alert(item)
         if alert is None:
-            return bounded_key(self.slug, _fallback_key(item))
+            return bounded_key(self.slug, fallback_key(item))
         identity = _identity(alert)
         if identity:
             return bounded_key(self.slug, identity)
-        labels = _map(_tags(alert.get("tags"))) | _map(alert.get("details"))
+        labels = string_map(_tags(alert.get("tags"))) | string_map(alert.get("details"))
         service = next((labels[k] for k in _SERVICE_KEYS if labels.get(k)), None)
-        return bounded_key(self.slug, hashed_key(_text(alert.get("message")), service))
+        return bounded_key(self.slug, hashed_key(text_or_none(alert.get("message")), service))
 
     def normalize(self, item: Any) -> Alert:
         alert = _alert(item)
@@ -238,19 +178,19 @@ class OpsgenieSource:
                 "not an Opsgenie webhook: expected {'action': ..., 'alert': {'alertId': ..., 'message': ...}}"
             )
         body: dict[str, Any] = item
-        alert_id = _text(alert.get("alertId"), limit=1000)
-        alias = _text(alert.get("alias"), limit=1000)
-        tiny_id = _text(alert.get("tinyId"))
-        title = _text(alert.get("message"))
+        alert_id = text_or_none(alert.get("alertId"), limit=1000)
+        alias = text_or_none(alert.get("alias"), limit=1000)
+        tiny_id = text_or_none(alert.get("tinyId"))
+        title = text_or_none(alert.get("message"))
         if not title and (tiny_id or alias or alert_id):
             title = f"Opsgenie alert #{tiny_id}" if tiny_id else f"Opsgenie alert {alias or alert_id}"
         title = require_title(title)
 
         # Details win over tags: they are explicit key/value pairs, tags are "key:value" by convention.
-        labels = _map(_tags(alert.get("tags"))) | _map(alert.get("details"))
+        labels = string_map(_tags(alert.get("tags"))) | string_map(alert.get("details"))
         lowered = {k.lower(): v for k, v in labels.items() if v}
-        priority = _text(alert.get("priority"))
-        entity = _text(alert.get("entity"))
+        priority = text_or_none(alert.get("priority"))
+        entity = text_or_none(alert.get("entity"))
         if priority:
             labels["priority"] = priority
         if entity:
@@ -258,22 +198,22 @@ class OpsgenieSource:
 
         lifecycle = self.lifecycle(item)
         source = body.get("source")
-        escalation = _obj(body.get("escalationNotify"))
+        escalation = as_dict(body.get("escalationNotify"))
         annotations = {
-            "action": _text(body.get("action")),
+            "action": text_or_none(body.get("action")),
             "alert_id": alert_id,
             "alias": alias,
             "tiny_id": tiny_id,
-            "note": _text(alert.get("note"), limit=5000),
-            "username": _text(alert.get("username")),
-            "alert_source": _text(alert.get("source")),
-            "integration": _text(body.get("integrationName")),
-            "integration_type": _text(body.get("integrationType")),
-            "action_source": _first(source, ("name", "type")) if isinstance(source, dict) else _text(source),
+            "note": text_or_none(alert.get("note"), limit=5000),
+            "username": text_or_none(alert.get("username")),
+            "alert_source": text_or_none(alert.get("source")),
+            "integration": text_or_none(body.get("integrationName")),
+            "integration_type": text_or_none(body.get("integrationType")),
+            "action_source": first_text(source, ("name", "type")) if isinstance(source, dict) else text_or_none(source),
             "teams": _names(alert.get("teams")),
             "responders": _names(alert.get("responders")) or _names(alert.get("recipients")),
-            "owner": _text(alert.get("owner")),
-            "escalation": _first(escalation, ("name", "id")),
+            "owner": text_or_none(alert.get("owner")),
+            "escalation": first_text(escalation, ("name", "id")),
         }
 
         links: dict[str, str] = {}
@@ -285,7 +225,7 @@ class OpsgenieSource:
         return Alert(
             source=self.slug,
             title=title,
-            description=_text(alert.get("description"), limit=15000) or "",
+            description=text_or_none(alert.get("description"), limit=15000) or "",
             severity=SEVERITY_BY_PRIORITY.get((priority or "").lower().replace(" ", "")) or parse_severity(priority),
             lifecycle=lifecycle,
             service=next((lowered[k] for k in _SERVICE_KEYS if k in lowered), None),
@@ -296,6 +236,6 @@ class OpsgenieSource:
             annotations={k: v for k, v in annotations.items() if v},
             links=links,
             fingerprint=alias or alert_id,
-            started_at=_epoch_time(alert.get("createdAt")),
-            ended_at=_epoch_time(alert.get("updatedAt")) if lifecycle is Lifecycle.resolved else None,
+            started_at=parse_time(alert.get("createdAt")),
+            ended_at=parse_time(alert.get("updatedAt")) if lifecycle is Lifecycle.resolved else None,
         )

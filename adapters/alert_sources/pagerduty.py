@@ -51,13 +51,16 @@ Severity: the incident priority when it has one, else its urgency.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from adapters.alert_sources.base import (
+    as_dict,
     bounded_key,
+    fallback_key,
+    first_text,
     hashed_key,
     parse_severity,
     parse_time,
@@ -109,59 +112,15 @@ _LINK_KEYS = {
 _EVENT_TEXT_KEYS = ("content", "message")
 
 
-# --- private helpers (candidates for base.py, see the module's report) --------------------------
-
-
-def _scrub(text: str) -> str:
-    """JSON may carry lone surrogates (``"\\ud800"``); they cannot be encoded, so escape them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def _text(value: Any, *, limit: int = 500) -> str | None:
-    try:
-        text = text_or_none(value, limit=limit)
-    except ValueError:  # an int too long to print (Python's 4300-digit limit)
-        return None
-    return _scrub(text) if text is not None else None
-
-
-def _map(value: Any) -> dict[str, str]:
-    return {_scrub(k): _scrub(v) for k, v in string_map(value).items()}
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _first(obj: Mapping[str, Any], keys: Iterable[str], *, limit: int = 500) -> str | None:
-    for key in keys:
-        value = _text(obj.get(key), limit=limit)
-        if value:
-            return value
-    return None
-
-
-def _fallback_key(item: Any) -> str:
-    try:
-        text = repr(item)[:1000]
-    except (RecursionError, ValueError):
-        text = type(item).__name__
-    return hashed_key(text)
-
-
 def _names(value: Any) -> str | None:
     """References (teams, assignees, assignments) as a comma-joined list of their names."""
     if not isinstance(value, list):
         return None
     names: list[str] = []
     for entry in value:
-        entry = _obj(entry)
-        ref = _obj(entry.get("assignee")) or entry  # V2 assignments wrap the user
-        name = _first(ref, ("summary", "name", "id"))
+        entry = as_dict(entry)
+        ref = as_dict(entry.get("assignee")) or entry  # V2 assignments wrap the user
+        name = first_text(ref, ("summary", "name", "id"))
         if name:
             names.append(name)
     return ",".join(names)[:500] or None
@@ -194,12 +153,12 @@ def _view(item: Any) -> _View | None:
             return None
     event = item.get("event")
     if isinstance(event, dict):
-        event_type = (_text(event.get("event_type")) or "").lower()
-        data = _obj(event.get("data"))
+        event_type = (text_or_none(event.get("event_type")) or "").lower()
+        data = as_dict(event.get("data"))
         return _View(event, event_type, data, _incident_v3(event, event_type, data))
-    if isinstance(item.get("incident"), dict) and (event is None or _text(event) is not None):
+    if isinstance(item.get("incident"), dict) and (event is None or text_or_none(event) is not None):
         incident = item["incident"]
-        return _View(item, (_text(event) or "").lower(), incident, incident)
+        return _View(item, (text_or_none(event) or "").lower(), incident, incident)
     return None
 
 
@@ -207,23 +166,25 @@ def _incident_v3(event: Mapping[str, Any], event_type: str, data: dict[str, Any]
     reference = data.get("incident")
     if isinstance(reference, dict):
         return reference
-    data_type = (_text(data.get("type")) or "").lower()
+    data_type = (text_or_none(data.get("type")) or "").lower()
     if data_type in _INCIDENT_TYPES:
         return data
     if (
         not data_type
         and data
-        and (event_type.startswith("incident.") or (_text(event.get("resource_type")) or "").lower() == "incident")
+        and (
+            event_type.startswith("incident.") or (text_or_none(event.get("resource_type")) or "").lower() == "incident"
+        )
     ):
         return data
     return None
 
 
 def _severity(incident: Mapping[str, Any]) -> Severity:
-    urgency = (_text(incident.get("urgency")) or "").lower()
+    urgency = (text_or_none(incident.get("urgency")) or "").lower()
     fallback = SEVERITY_BY_URGENCY.get(urgency, Severity.medium)
     priority = incident.get("priority")
-    name = _first(priority, ("summary", "name")) if isinstance(priority, dict) else _text(priority)
+    name = first_text(priority, ("summary", "name")) if isinstance(priority, dict) else text_or_none(priority)
     if not name:
         return fallback
     return SEVERITY_BY_PRIORITY.get(name.lower().replace(" ", "")) or parse_severity(name, default=fallback)
@@ -231,20 +192,20 @@ def _severity(incident: Mapping[str, Any]) -> Severity:
 
 def _details(incident: Mapping[str, Any], message: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
     """The incident's free text and its key/value details (V3 ``body.details``, V2 trigger log entry)."""
-    candidates: list[Any] = [_obj(incident.get("body")).get("details")]
+    candidates: list[Any] = [as_dict(incident.get("body")).get("details")]
     entries = message.get("log_entries")
     if isinstance(entries, list):
         for entry in entries:
-            channel = _obj(_obj(entry).get("channel"))
-            candidates += [channel.get("details"), _obj(channel.get("cef_details")).get("details")]
+            channel = as_dict(as_dict(entry).get("channel"))
+            candidates += [channel.get("details"), as_dict(channel.get("cef_details")).get("details")]
     text = ""
     values: dict[str, str] = {}
     for candidate in candidates:
         if isinstance(candidate, dict):
-            values = _map(candidate) | values
-            text = text or _first(candidate, ("description", "summary", "message"), limit=5000) or ""
+            values = string_map(candidate) | values
+            text = text or first_text(candidate, ("description", "summary", "message"), limit=5000) or ""
         else:
-            text = text or _text(candidate, limit=5000) or ""
+            text = text or text_or_none(candidate, limit=5000) or ""
     return text, values
 
 
@@ -292,23 +253,23 @@ class PagerDutySource:
         if view.event_type.startswith("incident."):
             return Lifecycle.updated  # notes, reassignments, priority changes...: never open an incident
         if not view.event_type and view.incident is not None:
-            status = (_text(view.incident.get("status")) or "").lower()
+            status = (text_or_none(view.incident.get("status")) or "").lower()
             return _LIFECYCLE_BY_STATUS.get(status, Lifecycle.firing)
         return Lifecycle.firing  # not an incident event: let normalize dead-letter it with a reason
 
     def stream_key(self, item: Any) -> str:
         view = _view(item)
         if view is None:
-            return bounded_key(self.slug, _fallback_key(item))
+            return bounded_key(self.slug, fallback_key(item))
         if view.incident is not None:
-            incident_id = _text(view.incident.get("id"))
+            incident_id = text_or_none(view.incident.get("id"))
             if incident_id:
                 return bounded_key(self.slug, incident_id)
-            service = _obj(view.incident.get("service"))
-            title = _first(view.incident, ("title", "summary", "description"))
-            return bounded_key(self.slug, hashed_key(title, _first(service, ("summary", "name", "id"))))
-        kind = _text(view.event.get("resource_type")) or _text(view.data.get("type")) or view.event_type
-        return bounded_key(self.slug, hashed_key(kind, _text(view.data.get("id"))))
+            service = as_dict(view.incident.get("service"))
+            title = first_text(view.incident, ("title", "summary", "description"))
+            return bounded_key(self.slug, hashed_key(title, first_text(service, ("summary", "name", "id"))))
+        kind = text_or_none(view.event.get("resource_type")) or text_or_none(view.data.get("type")) or view.event_type
+        return bounded_key(self.slug, hashed_key(kind, text_or_none(view.data.get("id"))))
 
     def normalize(self, item: Any) -> Alert:
         view = _view(item)
@@ -320,7 +281,7 @@ class PagerDutySource:
         if view.incident is None:
             if view.event_type == "pagey.ping":
                 raise NormalizationError("PagerDuty ping (pagey.ping): a connectivity test, not an incident event")
-            resource = _text(view.event.get("resource_type")) or _text(view.data.get("type")) or "unknown"
+            resource = text_or_none(view.event.get("resource_type")) or text_or_none(view.data.get("type")) or "unknown"
             if view.event_type.startswith("incident.") or resource.lower() == "incident":
                 raise NormalizationError(
                     f"PagerDuty event {view.event_type or '(no event_type)'!r} carries no incident: event.data "
@@ -332,41 +293,43 @@ class PagerDutySource:
             )
         incident = view.incident
         lifecycle = self.lifecycle(item)
-        incident_id = _text(incident.get("id"))
-        title = _first(incident, ("title", "summary", "description"))
+        incident_id = text_or_none(incident.get("id"))
+        title = first_text(incident, ("title", "summary", "description"))
         if not title and incident_id:
             title = f"PagerDuty incident {incident_id}"
         title = require_title(title)
 
         description, details = _details(incident, view.event)
         lowered = _lower_keys(details)
-        event_text = _first(view.data, _EVENT_TEXT_KEYS, limit=5000) if view.data is not incident else None
+        event_text = first_text(view.data, _EVENT_TEXT_KEYS, limit=5000) if view.data is not incident else None
 
-        service = _obj(incident.get("service"))
+        service = as_dict(incident.get("service"))
         priority = incident.get("priority")
-        escalation = _obj(incident.get("escalation_policy"))
+        escalation = as_dict(incident.get("escalation_policy"))
         incident_type = incident.get("incident_type")
         labels = {
             "event_type": view.event_type or None,
-            "status": _text(incident.get("status")),
-            "urgency": _text(incident.get("urgency")),
-            "priority": _first(priority, ("summary", "name")) if isinstance(priority, dict) else _text(priority),
-            "incident_number": _first(incident, ("number", "incident_number")),
-            "incident_key": _text(incident.get("incident_key")),
-            "service_id": _text(service.get("id")),
-            "escalation_policy": _first(escalation, ("summary", "name")),
+            "status": text_or_none(incident.get("status")),
+            "urgency": text_or_none(incident.get("urgency")),
+            "priority": first_text(priority, ("summary", "name"))
+            if isinstance(priority, dict)
+            else text_or_none(priority),
+            "incident_number": first_text(incident, ("number", "incident_number")),
+            "incident_key": text_or_none(incident.get("incident_key")),
+            "service_id": text_or_none(service.get("id")),
+            "escalation_policy": first_text(escalation, ("summary", "name")),
             "teams": _names(incident.get("teams")),
             "assignees": _names(incident.get("assignees")) or _names(incident.get("assignments")),
-            "resolve_reason": _text(incident.get("resolve_reason")),
-            "incident_type": _first(incident_type, ("name", "summary"))
+            "resolve_reason": text_or_none(incident.get("resolve_reason")),
+            "incident_type": first_text(incident_type, ("name", "summary"))
             if isinstance(incident_type, dict)
-            else _text(incident_type),
+            else text_or_none(incident_type),
         }
-        agent = _obj(view.event.get("agent"))
+        agent = as_dict(view.event.get("agent"))
         annotations = details | {
             "note": event_text,
-            "agent": _first(agent, ("summary", "name", "id")),
-            "event_id": _text(view.event.get("id")),
+            "agent": first_text(agent, ("summary", "name", "id")),
+            "event_id": text_or_none(view.event.get("id")),
         }
 
         links: dict[str, str] = {}
@@ -374,10 +337,10 @@ class PagerDutySource:
             url = next((lowered[k] for k in keys if lowered.get(k, "").startswith(("http://", "https://"))), None)
             if url:
                 links[name] = url
-        html_url = _text(incident.get("html_url"), limit=2000)
+        html_url = text_or_none(incident.get("html_url"), limit=2000)
         if html_url:
             links["pagerduty"] = html_url
-        conference = _text(_obj(incident.get("conference_bridge")).get("conference_url"), limit=2000)
+        conference = text_or_none(as_dict(incident.get("conference_bridge")).get("conference_url"), limit=2000)
         if conference:
             links["conference"] = conference
 
@@ -391,7 +354,7 @@ class PagerDutySource:
             description=description or event_text or "",
             severity=_severity(incident),
             lifecycle=lifecycle,
-            service=_first(service, ("summary", "name")),
+            service=first_text(service, ("summary", "name")),
             namespace=next((lowered[k] for k in _NAMESPACE_KEYS if k in lowered), None),
             pod=next((lowered[k] for k in _POD_KEYS if k in lowered), None),
             deployment=next((lowered[k] for k in _DEPLOYMENT_KEYS if k in lowered), None),

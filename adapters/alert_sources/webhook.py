@@ -7,6 +7,8 @@ from typing import Any
 
 from adapters.alert_sources.base import (
     bounded_key,
+    fallback_key,
+    first_text,
     hashed_key,
     parse_severity,
     parse_time,
@@ -50,14 +52,6 @@ _LIFECYCLE_WORDS = {
 }
 
 
-def _first(item: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
-    for key in keys:
-        value = text_or_none(item.get(key))
-        if value:
-            return value
-    return None
-
-
 def _labels(item: Mapping[str, Any]) -> dict[str, str]:
     return string_map(item.get("labels")) | string_map(item.get("tags"))
 
@@ -80,18 +74,18 @@ class WebhookSource:
     def lifecycle(self, item: Any) -> Lifecycle:
         if not isinstance(item, dict):
             return Lifecycle.firing
-        word = (_first(item, _STATUS) or "").lower()
+        word = (first_text(item, _STATUS) or "").lower()
         return _LIFECYCLE_WORDS.get(word, Lifecycle.firing)
 
     def stream_key(self, item: Any) -> str:
         if not isinstance(item, dict):
-            return bounded_key(self.slug, hashed_key(repr(item)[:1000]))
-        ident = _first(item, _ID)
+            return bounded_key(self.slug, fallback_key(item))
+        ident = first_text(item, _ID)
         if ident:
             return bounded_key(self.slug, ident)
         labels = _labels(item)
-        service = _first(item, _SERVICE) or labels.get("service")
-        return bounded_key(self.slug, hashed_key(_first(item, _TITLE), service))
+        service = first_text(item, _SERVICE) or labels.get("service")
+        return bounded_key(self.slug, hashed_key(first_text(item, _TITLE), service))
 
     def normalize(self, item: Any) -> Alert:
         if not isinstance(item, dict):
@@ -105,21 +99,21 @@ class WebhookSource:
                 links[key.removesuffix("_url") if key != "url" else "url"] = value
         if isinstance(item.get("links"), dict):
             links |= string_map(item["links"])
-        title = require_title(_first(item, _TITLE) or labels.get("alertname"))
+        title = require_title(first_text(item, _TITLE) or labels.get("alertname"))
         return Alert(
             source=self.slug,
             title=title,
-            description=_first(item, _DESCRIPTION) or annotations.get("description", ""),
-            severity=parse_severity(_first(item, _SEVERITY) or labels.get("severity")),
+            description=first_text(item, _DESCRIPTION) or annotations.get("description", ""),
+            severity=parse_severity(first_text(item, _SEVERITY) or labels.get("severity")),
             lifecycle=self.lifecycle(item),
-            service=_first(item, _SERVICE) or labels.get("service"),
+            service=first_text(item, _SERVICE) or labels.get("service"),
             namespace=text_or_none(item.get("namespace")) or labels.get("namespace"),
             pod=text_or_none(item.get("pod")) or labels.get("pod"),
             deployment=text_or_none(item.get("deployment")) or labels.get("deployment"),
             labels=labels,
             annotations=annotations,
             links=links,
-            fingerprint=_first(item, _ID),
+            fingerprint=first_text(item, _ID),
             started_at=parse_time(item.get("started_at") or item.get("startsAt") or item.get("timestamp")),
             ended_at=parse_time(item.get("ended_at") or item.get("endsAt")),
         )

@@ -7,9 +7,7 @@ into tests/fixtures so the tests do not depend on a sibling checkout).
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,22 +16,38 @@ from hypothesis import strategies as st
 
 from adapters.alert_sources import GENERIC, AlertSource, SourceRegistry, default_registry
 from adapters.alert_sources.alertmanager import AlertmanagerSource
-from adapters.alert_sources.base import MAX_STREAM_KEY, parse_severity, parse_time
+from adapters.alert_sources.base import (
+    MAX_STREAM_KEY,
+    fallback_key,
+    first_text,
+    parse_severity,
+    parse_time,
+    string_map,
+    text_or_none,
+)
 from adapters.alert_sources.webhook import WebhookSource
-from domain.models import Alert, Lifecycle, NormalizationError, Severity
+from domain.models import Lifecycle, NormalizationError, Severity
+from tests.unit.source_checks import (
+    alert_vendors,
+    check_never_raises,
+    claimed_fixtures,
+    detected_slugs,
+    fixture_names,
+    json_values,
+    load_fixture,
+)
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "alertmanager"
 FINGERPRINT = "7d2d332feada5c59"
 
 
 @pytest.fixture
 def firing() -> dict[str, Any]:
-    return json.loads((FIXTURES / "firing.json").read_text(encoding="utf-8"))
+    return load_fixture("alertmanager", "firing.json")
 
 
 @pytest.fixture
 def resolved() -> dict[str, Any]:
-    return json.loads((FIXTURES / "resolved.json").read_text(encoding="utf-8"))
+    return load_fixture("alertmanager", "resolved.json")
 
 
 @pytest.fixture
@@ -91,6 +105,17 @@ def test_alertmanager_detected_by_user_agent_whatever_the_body(registry: SourceR
 )
 def test_other_bodies_fall_back_to_generic(registry: SourceRegistry, payload: Any) -> None:
     assert registry.detect(payload, {"user-agent": "curl/8.0"}, fallback=GENERIC) == []
+
+
+def test_other_vendors_fixtures_are_not_alertmanager(am: AlertmanagerSource) -> None:
+    assert claimed_fixtures(am) == []
+
+
+@pytest.mark.parametrize(
+    ("vendor", "name"), [(vendor, name) for vendor in alert_vendors() for name in fixture_names(vendor)]
+)
+def test_every_vendor_fixture_is_detected_by_its_vendor_alone(vendor: str, name: str) -> None:
+    assert detected_slugs(load_fixture(vendor, name), {}) == [vendor]
 
 
 def test_registry_detect_never_returns_the_fallback(registry: SourceRegistry, firing: dict[str, Any]) -> None:
@@ -473,10 +498,92 @@ def test_parse_time(value: Any, expected: datetime | None) -> None:
     assert parse_time(value) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1686910612, datetime(2023, 6, 16, 10, 16, 52, tzinfo=UTC)),  # seconds
+        (1686910612345, datetime(2023, 6, 16, 10, 16, 52, 345000, tzinfo=UTC)),  # milliseconds
+        (1686910612345678, datetime(2023, 6, 16, 10, 16, 52, 345678, tzinfo=UTC)),  # microseconds
+        (1686910612345678901, datetime(2023, 6, 16, 10, 16, 52, 345678, tzinfo=UTC)),  # nanoseconds
+        ("1686910612345678901", datetime(2023, 6, 16, 10, 16, 52, 345678, tzinfo=UTC)),
+        (1.686910612345678e18, datetime(2023, 6, 16, 10, 16, 52, 345678, tzinfo=UTC)),
+        (1420452193166002000, datetime(2015, 1, 5, 10, 3, 13, 166002, tzinfo=UTC)),  # Opsgenie's doc sample
+        ("2023-06-16T10:16:52Z", datetime(2023, 6, 16, 10, 16, 52, tzinfo=UTC)),
+        (10**30, None),
+        ("9" * 5000, None),
+        (float("inf"), None),
+        (-1686910612345678901, None),
+        (0, None),
+        (True, None),
+        (None, None),
+        ("soon", None),
+    ],
+)
+def test_parse_time_reads_every_epoch_unit(value: Any, expected: datetime | None) -> None:
+    # Opsgenie sends createdAt in milliseconds but updatedAt in nanoseconds.
+    assert parse_time(value) == expected
+
+
 def test_parsed_times_are_utc() -> None:
     parsed = parse_time("2024-01-01T00:00:00-08:00")
     assert parsed is not None
     assert parsed.utcoffset() == timedelta(0)
+
+
+# --- text helpers -------------------------------------------------------------------------------
+
+HUGE = 10**5000  # past Python's 4300-digit str() limit: str() raises ValueError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (" text ", "text"),
+        (42, "42"),
+        pytest.param(HUGE, None, id="huge-int"),
+        ("bad \ud800 text", "bad \\ud800 text"),  # a lone surrogate is escaped, so the text can be stored
+        ("", None),
+        (None, None),
+        ({"a": 1}, None),
+        ([1], None),
+    ],
+)
+def test_text_or_none(value: Any, expected: str | None) -> None:
+    assert text_or_none(value) == expected
+
+
+def test_text_or_none_truncates_before_escaping() -> None:
+    assert text_or_none("abc", limit=2) == "ab"
+    assert text_or_none("a\ud800b", limit=2) == "a\\ud800"
+
+
+def test_string_map_never_raises_and_escapes_surrogates() -> None:
+    assert string_map({"k\udfff": "v\ud800", "n": HUGE, "ok": 1}) == {"k\\udfff": "v\\ud800", "ok": "1"}
+    assert string_map(["a\ud800:b", "c=d", "flag"]) == {"a\\ud800": "b", "c": "d", "flag": ""}
+    assert string_map("k:v") == {}  # text is not a tag list
+
+
+def test_first_text_takes_the_first_non_empty_key() -> None:
+    obj = {"a": "", "b": None, "c": HUGE, "d": " found ", "e": "later"}
+    assert first_text(obj, ("a", "b", "c", "d", "e")) == "found"
+    assert first_text(obj, ("a", "b")) is None
+    assert first_text({"a": "abcdef"}, ("a",), limit=3) == "abc"
+    assert first_text(obj, ("d", "e"), read=lambda value, limit: None if value == " found " else value) == "later"
+
+
+def test_fallback_key_never_raises_and_is_stable() -> None:
+    nested: list[Any] = []
+    for _ in range(100_000):
+        nested = [nested]  # repr() raises RecursionError
+    assert fallback_key(nested) == fallback_key(nested)
+    assert fallback_key([HUGE]) == fallback_key([HUGE])  # repr() raises ValueError
+    assert fallback_key(["a"]) == fallback_key(["a"]) != fallback_key(["b"])
+
+
+@pytest.mark.parametrize("item", [[HUGE], HUGE, "text"], ids=["list-of-huge-int", "huge-int", "text"])
+def test_unreadable_items_get_a_stream_key(am: AlertmanagerSource, hook: WebhookSource, item: Any) -> None:
+    for source in (am, hook):
+        assert source.stream_key(item).startswith(f"{source.slug}:")
 
 
 # --- registry -----------------------------------------------------------------------------------
@@ -531,12 +638,7 @@ def test_builtin_sources_satisfy_the_protocol(registry: SourceRegistry) -> None:
 
 # --- property: no input makes a source raise anything but NormalizationError ---------------------
 
-_json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-json_values = st.recursive(
-    _json_scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
-    max_leaves=30,
-)
+_json = json_values(max_size=5, max_leaves=30)
 
 
 def _go_time(dt: datetime, minutes: int, nanos: str) -> str:
@@ -554,14 +656,14 @@ _iso_times = st.builds(
 )
 # Values near the edges of what sources interpret: times (incl. offsets at the datetime range's ends),
 # severities, ids. Mixed into vendor-shaped objects so the interesting code paths are reached.
-_edgy = json_values | _iso_times | st.sampled_from(["0001-01-01T00:00:00Z", "P1", "resolved", "ok", "", " "])
+_edgy = _json | _iso_times | st.sampled_from(["0001-01-01T00:00:00Z", "P1", "resolved", "ok", "", " "])
 _labels = st.dictionaries(st.sampled_from(["alertname", "severity", "service", "priority", "pod"]) | st.text(), _edgy)
 _am_alert = st.fixed_dictionaries(
     {},
     optional={
         "status": _edgy,
-        "labels": _labels | json_values,
-        "annotations": _labels | json_values,
+        "labels": _labels | _json,
+        "annotations": _labels | _json,
         "startsAt": _edgy,
         "endsAt": _edgy,
         "generatorURL": _edgy,
@@ -569,14 +671,14 @@ _am_alert = st.fixed_dictionaries(
     },
 )
 _am_body = st.fixed_dictionaries(
-    {"alerts": st.lists(_am_alert | json_values, max_size=3), "groupKey": _edgy},
+    {"alerts": st.lists(_am_alert | _json, max_size=3), "groupKey": _edgy},
     optional={"version": _edgy, "externalURL": _edgy, "status": _edgy, "receiver": _edgy},
 )
 _GENERIC_KEYS = (
     "title name status severity priority id service labels tags links timestamp started_at endsAt url annotations"
 )
 _generic = st.fixed_dictionaries({}, optional=dict.fromkeys(_GENERIC_KEYS.split(), _edgy))
-payloads = json_values | _am_body | _generic | st.lists(_generic, max_size=3)
+payloads = _json | _am_body | _generic | st.lists(_generic, max_size=3)
 
 _REGISTRY = default_registry()
 _SOURCES = list({id(s): s for s in map(_REGISTRY.get, _REGISTRY.names())}.values())
@@ -586,17 +688,4 @@ _SOURCES = list({id(s): s for s in map(_REGISTRY.get, _REGISTRY.names())}.values
 @given(payload=payloads)
 def test_sources_never_raise_unexpected_errors(payload: Any) -> None:
     for source in _SOURCES:
-        items = source.split(payload)
-        assert isinstance(items, list)
-        assert items
-        for item in items:
-            assert isinstance(source.lifecycle(item), Lifecycle)
-            key = source.stream_key(item)
-            assert key.startswith(f"{source.slug}:")
-            assert len(key) <= MAX_STREAM_KEY
-            try:
-                alert = source.normalize(item)
-            except NormalizationError:
-                continue
-            assert isinstance(alert, Alert)
-            assert alert.title
+        check_never_raises(source, payload)

@@ -9,9 +9,7 @@ template whose variables Datadog could not fill (missing_fields.json).
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,15 +18,14 @@ from hypothesis import strategies as st
 
 from adapters.alert_sources.base import MAX_STREAM_KEY
 from adapters.alert_sources.datadog import ALERT_TYPE_SEVERITY, PRIORITY_SEVERITY, DatadogSource
-from domain.models import Alert, Lifecycle, NormalizationError, Severity
+from domain.models import Lifecycle, NormalizationError, Severity
+from tests.unit.source_checks import check_never_raises, claimed_fixtures, fixture_names, json_values, load_fixture
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-DATADOG = FIXTURES / "datadog"
 AGGREG_KEY = "b3f8c1d2e4a5968778695a4b3c2d1e0f"
 
 
 def load(name: str) -> dict[str, Any]:
-    return json.loads((DATADOG / name).read_text(encoding="utf-8"))
+    return load_fixture("datadog", name)
 
 
 @pytest.fixture
@@ -48,8 +45,7 @@ def recovered() -> dict[str, Any]:
 
 # --- detection ----------------------------------------------------------------------------------
 
-OWN_FIXTURES = sorted(p.name for p in DATADOG.glob("*.json"))
-OTHER_FIXTURES = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.glob("*/*.json") if p.parent != DATADOG)
+OWN_FIXTURES = fixture_names("datadog")
 
 
 @pytest.mark.parametrize("name", OWN_FIXTURES)
@@ -59,9 +55,7 @@ def test_own_fixtures_are_detected_by_shape(dd: DatadogSource, name: str, header
 
 
 def test_other_vendors_fixtures_are_not_detected(dd: DatadogSource) -> None:
-    assert "alertmanager/firing.json" in OTHER_FIXTURES  # the list really holds the other vendors' bodies
-    claimed = [n for n in OTHER_FIXTURES if dd.detect(json.loads((FIXTURES / n).read_text("utf-8")), {})]
-    assert claimed == []
+    assert claimed_fixtures(dd) == []
 
 
 @pytest.mark.parametrize(
@@ -446,12 +440,7 @@ def test_severity_sources(dd: DatadogSource, fields: dict[str, Any], expected: S
 
 # --- properties ---------------------------------------------------------------------------------
 
-_json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-json_values = st.recursive(
-    _json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
-    max_leaves=25,
-)
+_json = json_values(max_leaves=25)
 _titles = st.builds(
     lambda prio, word, scope, name: f"{prio}[{word}{scope}] {name}",
     st.sampled_from(["", "[P1] ", "[p9] ", "[] "]),
@@ -460,7 +449,7 @@ _titles = st.builds(
     st.text(max_size=20),
 )
 _edgy = (
-    json_values
+    _json
     | _titles
     | st.integers(min_value=2**53, max_value=2**80)
     | st.sampled_from(
@@ -503,7 +492,7 @@ _nested = st.fixed_dictionaries(
         "alertCycleKey": _edgy,
     },
 )
-payloads = json_values | _flat | _nested | st.lists(_flat, max_size=2)
+payloads = _json | _flat | _nested | st.lists(_flat, max_size=2)
 _headers = st.dictionaries(st.sampled_from(["user-agent", "content-type"]) | st.text(max_size=5), st.text(max_size=30))
 
 
@@ -511,24 +500,8 @@ _headers = st.dictionaries(st.sampled_from(["user-agent", "content-type"]) | st.
 @given(payload=payloads, headers=_headers)
 def test_any_json_gives_an_alert_or_a_normalization_error(payload: Any, headers: dict[str, str]) -> None:
     source = DatadogSource()
-    assert isinstance(source.detect(payload, headers), bool)
-    items = source.split(payload)
-    assert items == [payload]
-    for item in items:
-        lifecycle = source.lifecycle(item)
-        assert isinstance(lifecycle, Lifecycle)
-        key = source.stream_key(item)
-        assert key.startswith("datadog:")
-        assert len(key) <= MAX_STREAM_KEY
-        assert key == source.stream_key(copy.deepcopy(item))
-        try:
-            alert = source.normalize(item)
-        except NormalizationError:
-            continue
-        assert isinstance(alert, Alert)
-        assert alert.title
-        assert alert.source == "datadog"
-        assert alert.lifecycle is lifecycle
+    assert source.split(payload) == [payload]
+    check_never_raises(source, payload, headers)
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,9 +10,7 @@ the legacy format and an edge case body.
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,16 +20,15 @@ from hypothesis import strategies as st
 from adapters.alert_sources.alertmanager import AlertmanagerSource
 from adapters.alert_sources.base import MAX_STREAM_KEY
 from adapters.alert_sources.grafana import SEVERITY_WORDS, GrafanaSource
-from domain.models import Alert, Lifecycle, NormalizationError, Severity
+from domain.models import Lifecycle, NormalizationError, Severity
+from tests.unit.source_checks import check_never_raises, claimed_fixtures, fixture_names, json_values, load_fixture
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-GRAFANA = FIXTURES / "grafana"
-UNIFIED = sorted(p.name for p in GRAFANA.glob("*.json") if not p.name.startswith("legacy_"))
-LEGACY = sorted(p.name for p in GRAFANA.glob("legacy_*.json"))
+LEGACY = fixture_names("grafana", "legacy_*.json")
+UNIFIED = [name for name in fixture_names("grafana") if name not in LEGACY]
 
 
 def load(name: str) -> Any:
-    return json.loads((GRAFANA / name).read_text(encoding="utf-8"))
+    return load_fixture("grafana", name)
 
 
 @pytest.fixture
@@ -69,12 +66,17 @@ def test_grafana_hmac_signature_header_is_enough(src: GrafanaSource, header: str
 
 
 def test_alertmanager_fixture_is_not_grafana(src: GrafanaSource) -> None:
-    body = json.loads((FIXTURES / "alertmanager" / "firing.json").read_text(encoding="utf-8"))
+    body = load_fixture("alertmanager", "firing.json")
     assert src.detect(body, {"user-agent": "Alertmanager/0.27.0"}) is False
     assert src.detect(body, {}) is False
     # And Alertmanager does not claim Grafana's bodies: the API would otherwise answer 422.
     for name in UNIFIED:
         assert AlertmanagerSource().detect(load(name), {}) is False
+
+
+def test_other_vendors_fixtures_are_not_detected(src: GrafanaSource) -> None:
+    assert claimed_fixtures(src) == []
+    assert claimed_fixtures(src, {"user-agent": "Alertmanager/0.27.0"}) == []
 
 
 @pytest.mark.parametrize(
@@ -519,13 +521,8 @@ def test_datasource_state_alerts_are_capped_at_medium(
 
 # --- property: no input makes the source raise anything but NormalizationError -------------------
 
-_json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-json_values = st.recursive(
-    _json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
-    max_leaves=25,
-)
-_edgy = json_values | st.sampled_from(
+_json = json_values(max_leaves=25)
+_edgy = _json | st.sampled_from(
     [
         "0001-01-01T00:00:00Z",
         "2024-06-03T09:12:40.158364661Z",
@@ -562,10 +559,10 @@ _named_labels = st.fixed_dictionaries(
     optional={"instance": _edgy, "severity": _edgy, "priority": _edgy, "rulename": _edgy, "service": _edgy},
 )
 _alert = st.fixed_dictionaries(
-    {"labels": _named_labels | _labels | json_values},
+    {"labels": _named_labels | _labels | _json},
     optional={
         "status": _edgy,
-        "annotations": _labels | json_values,
+        "annotations": _labels | _json,
         "startsAt": _edgy,
         "endsAt": _edgy,
         "generatorURL": _edgy,
@@ -574,14 +571,14 @@ _alert = st.fixed_dictionaries(
         "dashboardURL": _edgy,
         "panelURL": _edgy,
         "imageURL": _edgy,
-        "values": st.dictionaries(st.text(max_size=3), _edgy, max_size=3) | json_values,
+        "values": st.dictionaries(st.text(max_size=3), _edgy, max_size=3) | _json,
         "valueString": _edgy,
         "orgId": _edgy,
         "ruleUID": _edgy,
     },
 )
 _unified = st.fixed_dictionaries(
-    {"alerts": st.lists(_alert | json_values, max_size=3), "version": st.sampled_from(["1", 1, "4"]) | _edgy},
+    {"alerts": st.lists(_alert | _json, max_size=3), "version": st.sampled_from(["1", 1, "4"]) | _edgy},
     optional={
         "orgId": _edgy,
         "groupKey": _edgy,
@@ -606,12 +603,12 @@ _legacy = st.fixed_dictionaries(
         "panelId": _edgy,
         "ruleUrl": _edgy,
         "imageUrl": _edgy,
-        "tags": _labels | json_values,
+        "tags": _labels | _json,
         "evalMatches": st.lists(
-            st.fixed_dictionaries({}, optional={"value": _edgy, "metric": _edgy, "tags": json_values}) | json_values,
+            st.fixed_dictionaries({}, optional={"value": _edgy, "metric": _edgy, "tags": _json}) | _json,
             max_size=3,
         )
-        | json_values,
+        | _json,
     },
 )
 _headers = st.dictionaries(
@@ -619,27 +616,10 @@ _headers = st.dictionaries(
     st.sampled_from(["Grafana", "Grafana/11.1.0", "Alertmanager/0.27.0", "", "curl/8"]) | st.text(max_size=10),
     max_size=3,
 )
-payloads = json_values | _unified | _legacy | st.lists(_legacy, max_size=2)
+payloads = _json | _unified | _legacy | st.lists(_legacy, max_size=2)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload=payloads, headers=_headers)
 def test_never_raises_unexpected_errors(payload: Any, headers: dict[str, str]) -> None:
-    src = GrafanaSource()
-    assert isinstance(src.detect(payload, headers), bool)
-    items = src.split(payload)
-    assert isinstance(items, list)
-    assert items
-    for item in items:
-        assert isinstance(src.lifecycle(item), Lifecycle)
-        key = src.stream_key(item)
-        assert key.startswith("grafana:")
-        assert len(key) <= MAX_STREAM_KEY
-        assert key == src.stream_key(copy.deepcopy(item))
-        try:
-            alert = src.normalize(item)
-        except NormalizationError:
-            continue
-        assert isinstance(alert, Alert)
-        assert alert.title
-        assert alert.source == "grafana"
+    check_never_raises(GrafanaSource(), payload, headers)

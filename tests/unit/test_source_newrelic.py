@@ -9,28 +9,23 @@ closed; an id past 2**53) and a legacy custom payload whose variables are all st
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.alert_sources.base import MAX_STREAM_KEY
 from adapters.alert_sources.newrelic import SEVERITY, NewRelicSource
-from domain.models import Alert, Lifecycle, NormalizationError, Severity
+from domain.models import Lifecycle, NormalizationError, Severity
+from tests.unit.source_checks import check_never_raises, claimed_fixtures, fixture_names, json_values, load_fixture
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-NEWRELIC = FIXTURES / "newrelic"
 ISSUE = "5f6c2b1e-9a3d-4c8e-b7f1-2d4e6a8c0b13"
 INCIDENT = 9007199254740993  # 2**53 + 1: not representable as a float
 
 
 def load(name: str) -> dict[str, Any]:
-    return json.loads((NEWRELIC / name).read_text(encoding="utf-8"))
+    return load_fixture("newrelic", name)
 
 
 @pytest.fixture
@@ -40,8 +35,7 @@ def nr() -> NewRelicSource:
 
 # --- detection ----------------------------------------------------------------------------------
 
-OWN_FIXTURES = sorted(p.name for p in NEWRELIC.glob("*.json"))
-OTHER_FIXTURES = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.glob("*/*.json") if p.parent != NEWRELIC)
+OWN_FIXTURES = fixture_names("newrelic")
 
 
 @pytest.mark.parametrize("name", OWN_FIXTURES)
@@ -50,9 +44,7 @@ def test_own_fixtures_are_detected(nr: NewRelicSource, name: str) -> None:
 
 
 def test_other_vendors_fixtures_are_not_detected(nr: NewRelicSource) -> None:
-    assert "alertmanager/firing.json" in OTHER_FIXTURES
-    claimed = [n for n in OTHER_FIXTURES if nr.detect(json.loads((FIXTURES / n).read_text("utf-8")), {})]
-    assert claimed == []
+    assert claimed_fixtures(nr) == []
 
 
 @pytest.mark.parametrize(
@@ -444,14 +436,9 @@ def test_severity_sources(nr: NewRelicSource, fields: dict[str, Any], expected: 
 
 # --- properties ---------------------------------------------------------------------------------
 
-_json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-json_values = st.recursive(
-    _json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
-    max_leaves=25,
-)
+_json = json_values(max_leaves=25)
 _edgy = (
-    json_values
+    _json
     | st.integers(min_value=2**53, max_value=2**80)
     | st.sampled_from(
         ["ACTIVATED", "CLOSED", "acknowledged", "INCIDENT_ADDED", "PRIORITY_CHANGED", "CLOSE_TTL", "CRITICAL"]
@@ -508,33 +495,17 @@ _workflow = st.fixed_dictionaries(
 )
 _target = st.fixed_dictionaries({}, optional={"name": _edgy, "link": _edgy, "labels": _edgy, "product": _edgy})
 _legacy = st.fixed_dictionaries(
-    {}, optional={**dict.fromkeys(_LEGACY, _edgy), "targets": st.lists(_target | json_values, max_size=2) | _edgy}
+    {}, optional={**dict.fromkeys(_LEGACY, _edgy), "targets": st.lists(_target | _json, max_size=2) | _edgy}
 )
-payloads = json_values | _workflow | _legacy | st.lists(_workflow, max_size=2)
+payloads = _json | _workflow | _legacy | st.lists(_workflow, max_size=2)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload=payloads, headers=st.dictionaries(st.text(max_size=10), st.text(max_size=20)))
 def test_any_json_gives_an_alert_or_a_normalization_error(payload: Any, headers: dict[str, str]) -> None:
     source = NewRelicSource()
-    assert isinstance(source.detect(payload, headers), bool)
-    items = source.split(payload)
-    assert items == [payload]
-    for item in items:
-        lifecycle = source.lifecycle(item)
-        assert isinstance(lifecycle, Lifecycle)
-        key = source.stream_key(item)
-        assert key.startswith("newrelic:")
-        assert len(key) <= MAX_STREAM_KEY
-        assert key == source.stream_key(copy.deepcopy(item))
-        try:
-            alert = source.normalize(item)
-        except NormalizationError:
-            continue
-        assert isinstance(alert, Alert)
-        assert alert.title
-        assert alert.source == "newrelic"
-        assert alert.lifecycle is lifecycle
+    assert source.split(payload) == [payload]
+    check_never_raises(source, payload, headers)
 
 
 @settings(max_examples=300, deadline=None)
