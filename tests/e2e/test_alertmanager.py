@@ -148,6 +148,10 @@ async def test_amtool_alert_opens_then_ending_it_resolves_the_same_incident(
         final = await poll(resolved, timeout=90)
         assert final["resolved_by"] == "alert source"
         assert (await http.get("/incidents")).json()["total"] == 1  # the same incident, not a new one
-        postmortem = await http.get(f"/incidents/{incident['id']}/postmortem")
-        assert postmortem.status_code == 200
-        assert "Disk on ledger-db" in postmortem.text
+
+        async def postmortem() -> str | None:
+            # Written by the activity that follows the resolution: it may land a moment later.
+            response = await http.get(f"/incidents/{incident['id']}/postmortem")
+            return response.text if response.status_code == 200 else None
+
+        assert "Disk on ledger-db" in await poll(postmortem, timeout=30)
