@@ -70,6 +70,38 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     query_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Diagnosis. With no Anthropic key the offline reasoner diagnoses (deterministic, no data leaves).
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-sonnet-5-5"
+    anthropic_max_tokens: int = Field(default=4096, ge=256)
+    anthropic_timeout_seconds: float = Field(default=120.0, gt=0)
+    diagnosis_max_tool_calls: int = Field(default=16, ge=1)
+    diagnosis_max_total_tokens: int = Field(default=100_000, ge=1000)
+    diagnosis_tool_output_chars: int = Field(default=20_000, ge=500)
+    diagnosis_evidence_dir: Path | None = None  # default: <data_dir>/evidence
+
+    # Kubernetes (read-only context for diagnosis): auto = in-cluster, else kubeconfig, else off.
+    kubernetes_mode: Literal["auto", "in_cluster", "kubeconfig", "url", "off"] = "auto"
+    kubeconfig: Path | None = None
+    kubernetes_context: str | None = None
+    kubernetes_url: str | None = None
+    kubernetes_token: SecretStr | None = None
+    kubernetes_verify_tls: bool = True
+
+    # Log backend for the fetch_logs tool.
+    log_backend: Literal["file", "loki", "elasticsearch", "opensearch", "datadog", "off"] = "file"
+    log_url: str | None = None  # Loki / Elasticsearch / OpenSearch base URL; Datadog site API URL
+    log_index: str = "logs-*"  # Elasticsearch/OpenSearch index pattern
+    log_username: str | None = None
+    log_password: SecretStr | None = None
+    log_api_key: SecretStr | None = None  # Datadog DD-API-KEY; Elasticsearch ApiKey; Loki bearer token
+    log_app_key: SecretStr | None = None  # Datadog DD-APPLICATION-KEY
+    log_tenant: str | None = None  # Loki X-Scope-OrgID
+    log_file_dir: Path | None = None  # file backend; default: <data_dir>/logs-demo
+    log_verify_tls: bool = True
+    log_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @classmethod
     def settings_customise_sources(
         cls,
