@@ -5,7 +5,8 @@ Measures, in one run:
 - storm: POST /webhook/alertmanager deliveries per second for D deliveries over S distinct streams
   with C concurrent senders, the ratio to the baseline, and how many Temporal signals carried them
   (coalescing: signals / deliveries);
-- latency: time from POST to the incident being listed in GET /incidents, for N fresh alerts (p50/max).
+- latency: time from POST to the incident being listed in GET /incidents, and to its diagnosis (offline
+  reasoner over the file log backend, with the demo service's logs) being shown, for N fresh alerts.
 
 Usage: .venv/bin/python -m bench.ingest [--deliveries 2000] [--streams 50] [--concurrency 64] [--latency 20]
 """
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cli.samples import demo_log_lines  # noqa: E402 - after making the repository importable
 
 
 def _port() -> int:
@@ -106,16 +111,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await http.post("/webhook/alertmanager", content=_payload("warmup"))
 
             latencies = []
+            diagnosed = []
             for i in range(args.latency):
+                service = f"latency-{i}"
+                logs = data / "data" / "logs-demo" / "shop" / f"{service}.log"
+                logs.parent.mkdir(parents=True, exist_ok=True)
+                logs.write_text("\n".join(demo_log_lines(now=datetime.now(UTC), service=service)) + "\n")
                 started = time.perf_counter()
-                r = await http.post("/webhook/alertmanager", content=_payload(f"latency-{i}"))
+                r = await http.post("/webhook/alertmanager", content=_payload(service))
                 key = r.json()["deliveries"][0]["stream_key"]
                 while True:
-                    items = (await http.get("/incidents", params={"service": f"latency-{i}"})).json()["items"]
+                    items = (await http.get("/incidents", params={"service": service})).json()["items"]
                     if items and items[0]["stream_key"] == key:
                         break
                     await asyncio.sleep(0.01)
                 latencies.append(time.perf_counter() - started)
+                while True:
+                    if (await http.get(f"/incidents/{items[0]['id']}")).json()["diagnosis"]:
+                        break
+                    await asyncio.sleep(0.01)
+                diagnosed.append(time.perf_counter() - started)
 
             baseline = await _rate(http, args.deliveries, args.concurrency, lambda h, i: h.get("/health"))
             bodies = [_payload(f"storm-{i % args.streams}") for i in range(args.deliveries)]
@@ -161,6 +176,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "signals_per_delivery": round(signals / args.deliveries, 3),
         "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
         "latency_max_ms": round(max(latencies) * 1000, 1),
+        "diagnosis_p50_ms": round(statistics.median(diagnosed) * 1000, 1),
+        "diagnosis_max_ms": round(max(diagnosed) * 1000, 1),
         "database": (args.database_url or "sqlite").split(":")[0],
     }
 

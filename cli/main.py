@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -130,6 +131,9 @@ def api(
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        # Longer than the usual load-balancer/webhook-client idle timeout (60 s): a server closing a kept-alive
+        # connection just as a sender reuses it makes that sender's POST fail with a connection reset.
+        timeout_keep_alive=75,
     )
 
 
@@ -152,6 +156,8 @@ def worker() -> None:
         asyncio.run(main())
     except TimeoutError:
         _fail(f"Temporal did not answer at {settings.temporal_address}", code=1)
+    except ConfigError as exc:
+        _fail(str(exc), code=2)
 
 
 def _migrate(settings: Settings) -> None:
@@ -182,11 +188,19 @@ def fire(
     api_url: Annotated[str | None, typer.Option("--api", help="API base URL [env AI_SRE_API_URL]")] = None,
 ) -> None:
     """POST the built-in sample alert (Alertmanager format) to the running API."""
-    from cli.samples import alertmanager_sample
+    from cli.samples import alertmanager_sample, demo_log_lines
 
     settings = _settings(api_url=api_url)
     url = settings.resolved_api_url().rstrip("/") + "/webhook/alertmanager"
     body = alertmanager_sample(resolved=resolve, service=service)
+    logs_dir = settings.log_file_dir or settings.data_dir / "logs-demo"
+    if not resolve and settings.log_backend == "file" and settings.data_dir.is_dir():
+        # The sample service "logs" its failure where the embedded stack's file log backend reads, so
+        # the demo diagnosis has evidence (only when the stack's data directory is on this machine).
+        target = logs_dir / "shop" / f"{service}.log"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(demo_log_lines(now=datetime.now(UTC), service=service)) + "\n")
     try:
         response = httpx.post(url, json=body, timeout=30)
     except httpx.HTTPError as exc:
@@ -196,6 +210,132 @@ def fire(
     console.print_json(json.dumps(response.json()))
     verb = "resolved" if resolve else "firing"
     console.print(f"sent a {verb} HighErrorRate alert for {service}; see GET /incidents")
+
+
+def _load_alert(path: Path) -> Any:
+    """A normalized Alert JSON, or a vendor webhook body (its first alert, source detected)."""
+    from adapters.alert_sources import GENERIC, default_registry
+    from adapters.llm.evals import EvalError, lenient_alert
+    from domain.models import Alert, NormalizationError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror}")
+    except ValueError as exc:
+        _fail(f"{path} is not JSON: {exc}")
+    try:
+        return Alert.model_validate(data)
+    except ValueError:
+        pass
+    registry = default_registry()
+    matches = registry.detect(data, {}, fallback=GENERIC)
+    source = matches[0] if len(matches) == 1 else registry.get(GENERIC)
+    try:
+        return source.normalize(source.split(data)[0])
+    except NormalizationError as exc:
+        reason = str(exc)
+    try:
+        # Another recorder's alert shape: keep what fits, labels for the rest (as `aisre eval` reads them).
+        return lenient_alert(data)
+    except (EvalError, ValueError):
+        _fail(f"{path} is neither a normalized alert nor a webhook body {source.slug} understands: {reason}")
+
+
+@app.command()
+def diagnose(
+    evidence: Annotated[Path, typer.Option("--evidence", help="Evidence bundle directory to answer tool calls from")],
+    alert: Annotated[
+        Path | None,
+        typer.Option("--alert", help="Alert JSON (normalized or a vendor webhook body); default DIR/alert.json"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Diagnosis as JSON")] = False,
+) -> None:
+    """Diagnose offline from an evidence bundle: the offline reasoner's tool calls are answered from DIR."""
+    from adapters.context.bundle import BundleError, BundleToolbox
+    from adapters.llm.agent import run_agent
+    from adapters.llm.base import DiagnosisContext
+    from adapters.llm.offline import OfflineReasoner
+
+    if not evidence.is_dir():
+        _fail(f"{evidence} is not a directory (an evidence bundle is a folder of tool-call files)")
+    alert_file = alert if alert is not None else evidence / "alert.json"
+    if alert is not None and not alert.is_file():
+        _fail(f"{alert} does not exist")
+    parsed = _load_alert(alert_file) if alert_file.is_file() else None
+    settings = _settings()
+    try:
+        toolbox = BundleToolbox(evidence)
+    except BundleError as exc:
+        _fail(f"bad evidence bundle: {exc}")
+    run = asyncio.run(
+        run_agent(
+            model=OfflineReasoner(),
+            toolbox=toolbox,
+            context=DiagnosisContext(alert=parsed, opened_at=parsed.started_at if parsed else None),
+            max_tool_calls=settings.diagnosis_max_tool_calls,
+            max_total_tokens=settings.diagnosis_max_total_tokens,
+            tool_output_chars=settings.diagnosis_tool_output_chars,
+        )
+    )
+    diagnosis = run.diagnosis
+    if as_json:
+        print(diagnosis.model_dump_json(indent=2))
+        return
+    console.print(
+        Panel(
+            f"[bold]{diagnosis.category.value}[/] (confidence {diagnosis.confidence:.0%})\n\n"
+            f"{diagnosis.root_cause}\n\n[dim]{diagnosis.summary}[/]",
+            title="Diagnosis",
+            expand=False,
+        )
+    )
+    for ref in diagnosis.evidence:
+        params = " ".join(f"{k}={v}" for k, v in ref.params.items() if v)
+        console.print(f"[cyan]{ref.tool.value}[/] {params}\n  {ref.excerpt}", highlight=False)
+    for action in diagnosis.suggested_actions:
+        console.print(f"[green]suggested:[/] {action.model_dump_json()}", highlight=False)
+    console.print(f"[dim]{run.tool_calls} tool calls answered from {evidence}[/]")
+
+
+@app.command(name="eval")
+def eval_cases(
+    directory: Annotated[Path, typer.Argument(help="Folder of eval cases (each: bundle, alert.json, expected.yaml)")],
+    min_accuracy: Annotated[
+        float, typer.Option(help="Exit with code 1 when the accuracy is below this (0-1)", min=0, max=1)
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Run the offline reasoner over every eval case and print a table and the accuracy."""
+    from rich.table import Table
+
+    from adapters.llm.evals import EvalError, run_eval
+
+    try:
+        report = asyncio.run(run_eval(directory))
+    except EvalError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(report.model_dump_json(indent=2, exclude={"cases": {"__all__": {"diagnosis"}}}))
+    else:
+        table = Table(title=f"eval: {directory} ({report.model})")
+        for column in ("case", "expected", "got", "keywords", "confidence", "result"):
+            table.add_column(column)
+        for case in report.cases:
+            hit = len(case.keywords) - len(case.keywords_missing)
+            result = "[green]pass[/]" if case.passed else f"[red]FAIL[/] {case.error or ''}"
+            table.add_row(
+                case.name,
+                case.expected.value if case.expected else "-",
+                case.got.value if case.got else "-",
+                f"{hit}/{len(case.keywords)}",
+                f"{case.confidence:.2f}" if case.confidence is not None else "-",
+                result,
+            )
+        console.print(table)
+        console.print(f"accuracy: {report.passed}/{report.total} = [bold]{report.accuracy:.1%}[/]")
+    if report.accuracy < min_accuracy:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -38,3 +38,23 @@ def alertmanager_sample(*, resolved: bool, now: datetime | None = None, service:
         "groupKey": f'{{}}:{{alertname="HighErrorRate", service="{service}"}}',
         "truncatedAlerts": 0,
     }
+
+
+def demo_log_lines(*, now: datetime, service: str = "checkout") -> list[str]:
+    """What the sample service logs while the sample alert fires: its payment dependency refuses connections.
+
+    `aisre fire` writes these into the file log backend (`<data dir>/logs-demo/shop/<service>.log`) so
+    the demo's diagnosis has real evidence to read, as a service's logs would give it.
+    """
+    lines = []
+    for seconds_ago in (240, 180, 120, 60, 30, 5):
+        at = now - timedelta(seconds=seconds_ago)
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        lines.append(f"{stamp} INFO  http: GET /api/cart 200 12ms")
+        lines.append(
+            f"{stamp} ERROR payment authorization failed for order {7310 + seconds_ago}: "
+            'Post "http://payments.shop.svc.cluster.local:8080/v1/authorize": dial tcp 10.96.41.17:8080: '
+            "connect: connection refused"
+        )
+        lines.append(f"{stamp} WARN  http: POST /api/checkout 502 3ms upstream=payments")
+    return lines

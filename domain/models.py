@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.diagnosis import Category, SuggestedAction
+
 
 class Severity(StrEnum):
     """Normalized severity, most severe first."""
@@ -58,6 +60,8 @@ class TimelineKind(StrEnum):
     late_event = "late_event"
     merged = "merged"
     grouped = "grouped"
+    diagnosed = "diagnosed"
+    diagnosis_failed = "diagnosis_failed"
     postmortem_written = "postmortem_written"
     note = "note"
 
@@ -146,6 +150,8 @@ class IncidentCarry(_Model):
     acknowledged_by: str | None = None
     # Last lifecycle per stream feeding the incident (its own and the ones dedup merged into it).
     streams: dict[str, Lifecycle] = Field(default_factory=dict)
+    diagnoses: int = 0
+    diagnosis: DiagnosisResult | None = None
 
 
 class StartIncidentInput(_Model):
@@ -171,6 +177,7 @@ class IncidentState(_Model):
     acknowledged_by: str | None
     resolved_by: str | None
     postmortem_written: bool
+    diagnosis: DiagnosisResult | None = None
 
 
 class IncidentResult(_Model):
@@ -233,6 +240,40 @@ class UpdateIncidentStatusInput(_Model):
     at: datetime
     actor: str
     reason: str = ""
+
+
+class DiagnoseRequest(_Model):
+    """Signal: diagnose the incident again (fire-and-forget; the result lands in the timeline)."""
+
+    by: str
+    reason: str = ""
+    incident_id: int | None = None  # guards against diagnosing a later incident of the same stream
+
+
+class DiagnoseIncidentInput(_Model):
+    incident_id: int
+    workflow_id: str
+    run_id: str
+    request: int  # 1 for the automatic first diagnosis, then one more per DiagnoseRequest
+    requested_by: str
+    reason: str = ""
+
+
+class DiagnosisResult(_Model):
+    """The small part of a diagnosis the workflow keeps; the full one (and its evidence) lives in SQL."""
+
+    diagnosis_id: int
+    category: Category
+    confidence: float
+    summary: str
+    root_cause: str
+    suggested_actions: list[SuggestedAction] = Field(default_factory=list)
+
+
+class RecordDiagnosisFailureInput(_Model):
+    incident_id: int
+    at: datetime
+    error: str
 
 
 class GeneratePostmortemInput(_Model):

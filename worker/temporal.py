@@ -13,11 +13,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from activities.diagnose import DiagnoseActivities
 from activities.ingest import IngestActivities
 from activities.postmortem import PostmortemActivities
 from adapters.alert_sources import default_registry
+from adapters.context.base import Toolbox
+from adapters.llm.base import DiagnosisModel
+from adapters.logs import LogBackend, LogBackendError, build_log_backend
 from adapters.storage.db import Database
-from domain.settings import Settings
+from domain.settings import ConfigError, Settings
 from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger(__name__)
@@ -42,10 +46,38 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-def build_worker(client: Client, *, settings: Settings, db: Database, task_queue: str | None = None) -> Worker:
-    """The incident worker: workflows plus activities bound to their adapters."""
+def model_factory(settings: Settings) -> Callable[[], DiagnosisModel]:
+    """Anthropic when a key is configured, else the offline reasoner (nothing leaves the process)."""
+    if settings.anthropic_api_key is not None:
+        from adapters.llm.anthropic_model import AnthropicModel
+
+        model = AnthropicModel.from_settings(settings)
+        return lambda: model
+    from adapters.llm.offline import OfflineReasoner
+
+    return OfflineReasoner
+
+
+def build_worker(
+    client: Client,
+    *,
+    settings: Settings,
+    db: Database,
+    task_queue: str | None = None,
+    kubernetes: Toolbox | None = None,
+    logs: LogBackend | None = None,
+    models: Callable[[], DiagnosisModel] | None = None,
+) -> Worker:
+    """The incident worker: workflows plus activities bound to their adapters (tests may pass their own)."""
     ingest = IngestActivities(db=db, sources=default_registry(), settings=settings)
     postmortem = PostmortemActivities(db=db)
+    diagnose = DiagnoseActivities(
+        db=db,
+        settings=settings,
+        model_factory=models or model_factory(settings),
+        kubernetes=kubernetes,
+        logs=logs if logs is not None else build_log_backend(settings),
+    )
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -56,6 +88,8 @@ def build_worker(client: Client, *, settings: Settings, db: Database, task_queue
             ingest.attach_alerts,
             ingest.record_orphans,
             ingest.update_incident_status,
+            diagnose.diagnose_incident,
+            diagnose.record_diagnosis_failure,
             postmortem.generate_postmortem,
         ],
     )
@@ -82,10 +116,53 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event) -> None:
     db = Database(settings.resolved_database_url())
     await db.migrate()
     try:
+        logs = await checked_log_backend(settings)
+        kubernetes = await checked_kubernetes(settings)
         client = await wait_for_temporal(settings, within=120)
-        worker = build_worker(client, settings=settings, db=db)
+        worker = build_worker(client, settings=settings, db=db, logs=logs, kubernetes=kubernetes)
         log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
             await stop.wait()
     finally:
         await db.dispose()
+
+
+async def checked_log_backend(settings: Settings) -> LogBackend | None:
+    """The configured log backend after its health check; a failing one stops the worker, naming why.
+
+    The embedded default (file backend, no directory configured) creates its directory instead.
+    """
+    backend = build_log_backend(settings)
+    if backend is None:
+        return None
+    if settings.log_backend == "file" and settings.log_file_dir is None:
+        (settings.data_dir / "logs-demo").mkdir(parents=True, exist_ok=True)
+    try:
+        await backend.health()
+    except LogBackendError as exc:
+        raise ConfigError(f"log backend {backend.slug} failed its startup check: {exc}") from None
+    return backend
+
+
+async def checked_kubernetes(settings: Settings) -> Toolbox | None:
+    """The Kubernetes context after its health check, or None when off.
+
+    An explicitly configured cluster that fails its check stops the worker. In `auto` mode a
+    detected-but-unreachable cluster (a stale kubeconfig on a laptop) is logged and left out instead.
+    """
+    from adapters.context.kubernetes import KubernetesContext, KubernetesUnavailable
+
+    context = KubernetesContext(settings=settings)
+    if not context.enabled:
+        log.info("kubernetes context is off (AI_SRE_KUBERNETES_MODE=%s)", settings.kubernetes_mode)
+        return None
+    try:
+        await context.health()
+    except KubernetesUnavailable as exc:
+        if settings.kubernetes_mode != "auto":
+            raise ConfigError(f"kubernetes ({context.mode}) failed its startup check: {exc}") from None
+        log.warning("kubernetes auto-detected at %s but unusable, diagnosing without it: %s", context.host, exc)
+        context.close()
+        return None
+    log.info("kubernetes context: %s (%s)", context.host, context.mode)
+    return context

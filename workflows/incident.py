@@ -11,7 +11,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain.models import (
@@ -19,6 +19,9 @@ with workflow.unsafe.imports_passed_through():
         AlertSignal,
         AttachAlertsInput,
         AttachAlertsResult,
+        DiagnoseIncidentInput,
+        DiagnoseRequest,
+        DiagnosisResult,
         GeneratePostmortemInput,
         IncidentCarry,
         IncidentRecord,
@@ -29,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         NormalizeAlertInput,
         NormalizedAlertResult,
         PostmortemResult,
+        RecordDiagnosisFailureInput,
         RecordIncidentInput,
         RecordOrphansInput,
         ResolveSignal,
@@ -52,6 +56,19 @@ STORAGE_RETRY = RetryPolicy(
 )
 STORAGE_TIMEOUT = timedelta(seconds=60)
 
+# Diagnosis: model outages are retried (with the vendor's Retry-After); a refusal is final.
+DIAGNOSIS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=6,
+    non_retryable_error_types=["ModelRejected", "BudgetError", "ValidationError"],
+)
+DIAGNOSIS_TIMEOUT = timedelta(minutes=10)
+DIAGNOSIS_HEARTBEAT = timedelta(seconds=60)
+# Histories recorded before diagnosis existed must replay without it.
+DIAGNOSIS_PATCH = "diagnosis-v1"
+
 
 @workflow.defn(name="IncidentWorkflow")
 class IncidentWorkflow:
@@ -74,6 +91,9 @@ class IncidentWorkflow:
         self._resolve_request: ResolveSignal | None = None
         self._resolved_by: str | None = None
         self._postmortem_written = False
+        self._diagnosis_requests: list[DiagnoseRequest] = []
+        self._diagnoses = carry.diagnoses
+        self._diagnosis: DiagnosisResult | None = carry.diagnosis
 
     # --- handlers -------------------------------------------------------------------------------
 
@@ -86,6 +106,12 @@ class IncidentWorkflow:
     def acknowledge(self, sig: AcknowledgeSignal) -> None:
         if self._matches(sig.incident_id) and self._ack_request is None:
             self._ack_request = sig
+
+    @workflow.signal(name="diagnose")
+    def diagnose(self, sig: DiagnoseRequest) -> None:
+        """Ask for a fresh diagnosis (e.g. after a fix attempt); it runs between alert batches."""
+        if self._matches(sig.incident_id):
+            self._diagnosis_requests.append(sig)
 
     @workflow.signal(name="resolve")
     def resolve(self, sig: ResolveSignal) -> None:
@@ -114,6 +140,7 @@ class IncidentWorkflow:
             acknowledged_by=self._acknowledged_by,
             resolved_by=self._resolved_by,
             postmortem_written=self._postmortem_written,
+            diagnosis=self._diagnosis,
         )
 
     # --- run ------------------------------------------------------------------------------------
@@ -127,10 +154,14 @@ class IncidentWorkflow:
             return IncidentResult(outcome=outcome, incident_id=merged_into, alert_count=0)
         assert self._incident is not None
         self._streams.setdefault(self._stream_key, Lifecycle.firing)
+        if self._diagnoses == 0 and workflow.patched(DIAGNOSIS_PATCH):
+            await self._diagnose(DiagnoseRequest(by="aisre", reason="incident opened"))
 
         while self._status is not IncidentStatus.resolved:
             await self._wait_for_news()
             await self._drain()
+            while self._diagnosis_requests and self._resolve_request is None:
+                await self._diagnose(self._diagnosis_requests.pop(0))
             if self._ack_request is not None and self._status is IncidentStatus.open:
                 await self._set_status(IncidentStatus.acknowledged, self._ack_request.by, "")
                 self._acknowledged_by = self._ack_request.by
@@ -203,6 +234,39 @@ class IncidentWorkflow:
                 return RunOutcome.dead_lettered
         return None
 
+    async def _diagnose(self, request: DiagnoseRequest) -> None:
+        """Run the diagnosis activity; a failure is recorded on the timeline and never stops the incident."""
+        assert self._incident is not None
+        self._diagnoses += 1
+        info = workflow.info()
+        try:
+            self._diagnosis = await workflow.execute_activity(
+                "diagnose_incident",
+                DiagnoseIncidentInput(
+                    incident_id=self._incident.incident_id,
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    request=self._diagnoses,
+                    requested_by=request.by,
+                    reason=request.reason,
+                ),
+                result_type=DiagnosisResult,
+                start_to_close_timeout=DIAGNOSIS_TIMEOUT,
+                heartbeat_timeout=DIAGNOSIS_HEARTBEAT,
+                retry_policy=DIAGNOSIS_RETRY,
+            )
+        except ActivityError as exc:
+            cause = exc.cause if exc.cause is not None else exc
+            workflow.logger.warning("diagnosis of incident %s failed: %s", self._incident.incident_id, cause)
+            await workflow.execute_activity(
+                "record_diagnosis_failure",
+                RecordDiagnosisFailureInput(
+                    incident_id=self._incident.incident_id, at=workflow.now(), error=str(cause)
+                ),
+                start_to_close_timeout=STORAGE_TIMEOUT,
+                retry_policy=STORAGE_RETRY,
+            )
+
     async def _forward_to_survivor(self, target: str, batch: AlertSignal, index: int) -> None:
         """Dedup merged this stream into another incident: hand it everything this run received.
 
@@ -239,6 +303,7 @@ class IncidentWorkflow:
             await workflow.wait_condition(
                 lambda: (
                     bool(self._pending)
+                    or bool(self._diagnosis_requests)
                     or self._resolve_request is not None
                     or (self._ack_request is not None and self._status is IncidentStatus.open)
                 ),
@@ -360,4 +425,6 @@ class IncidentWorkflow:
             previous_incident_id=self._previous_incident_id,
             acknowledged_by=self._acknowledged_by,
             streams=dict(self._streams),
+            diagnoses=self._diagnoses,
+            diagnosis=self._diagnosis,
         )

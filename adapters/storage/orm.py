@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -197,6 +197,33 @@ class IncidentMetricsRow(Base):
     seconds_to_acknowledge: Mapped[int | None] = mapped_column(Integer)
     seconds_to_resolve: Mapped[int | None] = mapped_column(Integer)
     computed_at: Mapped[datetime]
+
+
+class DiagnosisRow(Base):
+    """One diagnosis of an incident: the answer, and the transcript (tool calls and outputs) behind it."""
+
+    __tablename__ = "diagnoses"
+    __table_args__ = (Index("ix_diagnoses_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    workspace: Mapped[str] = mapped_column(String(64))
+    # workflow id + run id + request number: a retried activity finds its row instead of adding one.
+    request_key: Mapped[str] = mapped_column(String(500), unique=True)
+    model: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text)
+    root_cause: Mapped[str] = mapped_column(Text)
+    diagnosis: Mapped[dict[str, Any]] = mapped_column(JSON)
+    transcript: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"turns": [...], "recorded": [...]}
+    tool_calls: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    stopped_by_budget: Mapped[bool] = mapped_column(default=False)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
 
 
 class DeadLetterRow(Base):

@@ -17,6 +17,7 @@ from adapters.storage.orm import (
     AlertRow,
     DeadLetterRow,
     DeployEventRow,
+    DiagnosisRow,
     IncidentMetricsRow,
     IncidentRow,
     StreamAliasRow,
@@ -608,3 +609,59 @@ async def list_deploys(
         select(DeployEventRow).where(*conditions).order_by(DeployEventRow.deployed_at.desc()).limit(limit)
     )
     return list(rows.scalars())
+
+
+# --- diagnoses ----------------------------------------------------------------------------------
+
+
+async def get_diagnosis_by_key(session: AsyncSession, *, request_key: str) -> DiagnosisRow | None:
+    return await session.scalar(select(DiagnosisRow).where(DiagnosisRow.request_key == request_key))
+
+
+async def insert_diagnosis(session: AsyncSession, *, row: DiagnosisRow) -> DiagnosisRow:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_diagnoses(session: AsyncSession, *, incident_id: int) -> list[DiagnosisRow]:
+    """Every diagnosis of the incident, oldest first."""
+    rows = await session.execute(
+        select(DiagnosisRow).where(DiagnosisRow.incident_id == incident_id).order_by(DiagnosisRow.id)
+    )
+    return list(rows.scalars())
+
+
+async def get_diagnosis(session: AsyncSession, *, diagnosis_id: int, incident_id: int) -> DiagnosisRow | None:
+    row = await session.get(DiagnosisRow, diagnosis_id)
+    return row if row is not None and row.incident_id == incident_id else None
+
+
+async def latest_diagnosis(session: AsyncSession, *, incident_id: int) -> DiagnosisRow | None:
+    return await session.scalar(
+        select(DiagnosisRow).where(DiagnosisRow.incident_id == incident_id).order_by(DiagnosisRow.id.desc()).limit(1)
+    )
+
+
+async def past_incidents(
+    session: AsyncSession, *, workspace: str, service: str | None, exclude_id: int | None, limit: int = 200
+) -> list[tuple[IncidentRow, DiagnosisRow | None]]:
+    """Resolved incidents of the workspace (the service's first), newest first, with their last diagnosis."""
+    conditions = [IncidentRow.workspace == workspace, IncidentRow.status == IncidentStatus.resolved.value]
+    if exclude_id is not None:
+        conditions.append(IncidentRow.id != exclude_id)
+    query = select(IncidentRow).where(*conditions)
+    if service:
+        query = query.order_by((IncidentRow.service == service).desc(), IncidentRow.id.desc())
+    else:
+        query = query.order_by(IncidentRow.id.desc())
+    incidents = list((await session.execute(query.limit(limit))).scalars())
+    latest: dict[int, DiagnosisRow] = {}
+    if incidents:
+        diagnoses = await session.execute(
+            select(DiagnosisRow)
+            .where(DiagnosisRow.incident_id.in_([i.id for i in incidents]))
+            .order_by(DiagnosisRow.id)
+        )
+        latest = {d.incident_id: d for d in diagnoses.scalars()}  # ordered by id: the last one wins
+    return [(incident, latest.get(incident.id)) for incident in incidents]

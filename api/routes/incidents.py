@@ -114,8 +114,22 @@ class MergedStream(BaseModel):
     merged_at: datetime
 
 
+class DiagnosisSummary(BaseModel):
+    """The latest diagnosis; the full one (transcript, evidence) is under /incidents/{id}/diagnoses/{n}."""
+
+    id: int
+    category: str
+    confidence: float
+    root_cause: str
+    summary: str
+    model: str
+    suggested_actions: list[dict[str, Any]]
+    created_at: datetime
+
+
 class IncidentDetail(IncidentOut):
     workflow: WorkflowInfo
+    diagnosis: DiagnosisSummary | None
     parent: RelatedIncident | None
     children: list[RelatedIncident]
     merged_streams: list[MergedStream]
@@ -155,7 +169,8 @@ class CommandAccepted(BaseModel):
     detail: str
 
 
-async def _load(db: DbDep, workspace: str, incident_id: int) -> IncidentRow:
+async def load_incident(db: DbDep, workspace: str, incident_id: int) -> IncidentRow:
+    """The workspace's incident, or 404."""
     async with db.session() as session:
         row = await repo.get_incident(session, incident_id=incident_id, workspace=workspace)
     if row is None:
@@ -190,7 +205,7 @@ async def list_incidents(
 @router.get("/{incident_id}")
 async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, state: StateDep) -> IncidentDetail:
     """Stored incident, its workflow run, the Temporal UI link and (while open) the live state."""
-    row = await _load(db, workspace, incident_id)
+    row = await load_incident(db, workspace, incident_id)
     async with db.session() as session:
         parent = (
             await repo.get_incident(session, incident_id=row.parent_incident_id, workspace=workspace)
@@ -199,6 +214,7 @@ async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, sta
         )
         children = await repo.list_children(session, incident_id=row.id)
         aliases = await repo.list_stream_aliases(session, incident_id=row.id)
+        latest = await repo.latest_diagnosis(session, incident_id=row.id)
     live: IncidentState | None = None
     note = ""
     if row.status == IncidentStatus.resolved.value:
@@ -228,6 +244,18 @@ async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, sta
             state=live,
             state_note=note,
         ),
+        diagnosis=DiagnosisSummary(
+            id=latest.id,
+            category=latest.category,
+            confidence=latest.confidence,
+            root_cause=latest.root_cause,
+            summary=latest.summary,
+            model=latest.model,
+            suggested_actions=list(latest.diagnosis.get("suggested_actions", [])),
+            created_at=latest.created_at,
+        )
+        if latest is not None
+        else None,
         parent=_related(parent) if parent is not None else None,
         children=[_related(c) for c in children],
         merged_streams=[
@@ -272,7 +300,7 @@ async def list_alerts(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AlertPage:
     """The deliveries counted in the incident (merged streams included), oldest first."""
-    row = await _load(db, workspace, incident_id)
+    row = await load_incident(db, workspace, incident_id)
     async with db.session() as session:
         alerts, total = await repo.list_incident_alerts(session, incident_id=row.id, limit=limit, offset=offset)
     items = []
@@ -299,7 +327,7 @@ async def list_alerts(
 @router.get("/{incident_id}/timeline")
 async def get_timeline(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> list[TimelineEventOut]:
     """Every recorded event of the incident, oldest first."""
-    row = await _load(db, workspace, incident_id)
+    row = await load_incident(db, workspace, incident_id)
     async with db.session() as session:
         events = await repo.list_timeline(session, incident_id=row.id)
     return [TimelineEventOut(at=e.at, kind=e.kind, actor=e.actor, message=e.message, data=e.data) for e in events]
@@ -315,13 +343,14 @@ async def get_timeline(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> 
 )
 async def get_postmortem(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> PlainTextResponse:
     """The postmortem Markdown, written when the incident resolves."""
-    row = await _load(db, workspace, incident_id)
+    row = await load_incident(db, workspace, incident_id)
     if row.postmortem_md is None:
         raise NotFound(f"postmortem of incident {incident_id} (it is written when the incident resolves)")
     return PlainTextResponse(row.postmortem_md, media_type="text/markdown; charset=utf-8")
 
 
-async def _signal(state: StateDep, row: IncidentRow, name: str, arg: BaseModel) -> None:
+async def signal_incident(state: StateDep, row: IncidentRow, name: str, arg: BaseModel) -> None:
+    """Signal the incident's workflow; a closed run is a 409."""
     client = await state.temporal.client()
     try:
         await client.get_workflow_handle(row.workflow_id).signal(name, arg)
@@ -345,10 +374,10 @@ async def resolve_incident(
 ) -> CommandAccepted:
     """Ask the incident's workflow to resolve it; the postmortem follows."""
     body = body or ResolveIn()
-    row = await _load(db, workspace, incident_id)
+    row = await load_incident(db, workspace, incident_id)
     if row.status == IncidentStatus.resolved.value:
         raise Conflict(f"incident {incident_id} is already resolved")
-    await _signal(state, row, "resolve", ResolveSignal(by=body.by, reason=body.reason, incident_id=row.id))
+    await signal_incident(state, row, "resolve", ResolveSignal(by=body.by, reason=body.reason, incident_id=row.id))
     return CommandAccepted(incident_id=row.id, status="resolving", detail="the workflow will resolve the incident")
 
 
@@ -366,8 +395,8 @@ async def acknowledge_incident(
 ) -> CommandAccepted:
     """Acknowledge an open incident."""
     body = body or AcknowledgeIn()
-    row = await _load(db, workspace, incident_id)
+    row = await load_incident(db, workspace, incident_id)
     if row.status != IncidentStatus.open.value:
         raise Conflict(f"incident {incident_id} is {row.status}, not open")
-    await _signal(state, row, "acknowledge", AcknowledgeSignal(by=body.by, incident_id=row.id))
+    await signal_incident(state, row, "acknowledge", AcknowledgeSignal(by=body.by, incident_id=row.id))
     return CommandAccepted(incident_id=row.id, status="acknowledging", detail="the workflow will acknowledge it")

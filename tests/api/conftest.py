@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,29 +54,37 @@ def make_settings(
     )
 
 
-@pytest.fixture
-async def harness(
-    db_url: str, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+@asynccontextmanager
+async def running_harness(
+    *, db_url: str, env: WorkflowEnvironment, task_queue: str, tmp_path: Path, **extra: object
 ) -> AsyncIterator[Harness]:
+    """The real app (lifespan included) and a real worker; `extra` overrides Settings fields."""
     # Each test gets its own workspace: workflow ids embed it, and the dev server is shared by the session.
     workspace = f"ws-{uuid.uuid4().hex[:10]}"
     config_dir = tmp_path / "config"
     write_workspaces(config_dir, {"name": workspace})
     settings = make_settings(
         db_url=db_url,
-        env=temporal_env,
+        env=env,
         task_queue=task_queue,
         tmp_path=tmp_path,
         default_workspace=workspace,
         config_dir=config_dir,
+        **extra,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         db: Database = app.state.aisre.db
-        worker = build_worker(temporal_env.client, settings=settings, db=db, task_queue=task_queue)
+        worker = build_worker(env.client, settings=settings, db=db, task_queue=task_queue)
         async with worker:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://aisre.test") as http:
-                yield Harness(
-                    http=http, app=app, db=db, client=temporal_env.client, settings=settings, workspace=workspace
-                )
+                yield Harness(http=http, app=app, db=db, client=env.client, settings=settings, workspace=workspace)
+
+
+@pytest.fixture
+async def harness(
+    db_url: str, temporal_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    async with running_harness(db_url=db_url, env=temporal_env, task_queue=task_queue, tmp_path=tmp_path) as h:
+        yield h

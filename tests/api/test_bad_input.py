@@ -86,13 +86,19 @@ async def test_unnormalizable_body_is_dead_lettered_not_lost(harness: Harness) -
 
 
 async def test_health_reports_both_dependencies(harness: Harness) -> None:
-    response = await harness.http.get("/health")
-    assert response.status_code == 200
-    assert response.json() == {
+    async def polled() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await harness.http.get("/health")).json()
+        return body if body["workers"] else None  # the harness's worker shows up once it polls
+
+    body = await poll(polled)
+    assert body == {
         "status": "ok",
         "database": {"ok": True, "detail": ""},
         "temporal": {"ok": True, "detail": ""},
+        "workers": body["workers"],
     }
+    assert body["workers"] >= 1
+    assert (await harness.http.get("/health")).status_code == 200
 
 
 async def test_lone_surrogate_escapes_are_replaced_not_fatal(harness: Harness) -> None:

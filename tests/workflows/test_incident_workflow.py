@@ -13,15 +13,20 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain.diagnosis import Category
 from domain.models import (
     Alert,
     AlertSignal,
     AttachAlertsInput,
     AttachAlertsResult,
+    DiagnoseIncidentInput,
+    DiagnoseRequest,
+    DiagnosisResult,
     GeneratePostmortemInput,
     IncidentRecord,
     IncidentResult,
@@ -30,6 +35,7 @@ from domain.models import (
     NormalizeAlertInput,
     NormalizedAlertResult,
     PostmortemResult,
+    RecordDiagnosisFailureInput,
     RecordIncidentInput,
     RecordOrphansInput,
     ResolveSignal,
@@ -50,8 +56,13 @@ def env(temporal_env: WorkflowEnvironment) -> WorkflowEnvironment:
 class FakeStore:
     """In-memory stand-ins for the storage activities, registered under the real names."""
 
-    def __init__(self, *, bad_ids: set[int] | None = None, auto_resolve: int | None = None) -> None:
+    def __init__(
+        self, *, bad_ids: set[int] | None = None, auto_resolve: int | None = None, diagnosis_fails: bool = False
+    ) -> None:
         self.bad_ids = bad_ids or set()
+        self.diagnosis_fails = diagnosis_fails
+        self.diagnoses: list[DiagnoseIncidentInput] = []
+        self.diagnosis_failures: list[str] = []
         self.auto_resolve = auto_resolve
         self.attached: list[int] = []
         self.statuses: list[tuple[str, str]] = []
@@ -97,6 +108,23 @@ class FakeStore:
         async def update_incident_status(inp: UpdateIncidentStatusInput) -> None:
             self.statuses.append((inp.status.value, inp.actor))
 
+        @activity.defn(name="diagnose_incident")
+        async def diagnose_incident(inp: DiagnoseIncidentInput) -> DiagnosisResult:
+            self.diagnoses.append(inp)
+            if self.diagnosis_fails:
+                raise ApplicationError("the model refused the request", type="ModelRejected", non_retryable=True)
+            return DiagnosisResult(
+                diagnosis_id=len(self.diagnoses),
+                category=Category.storage,
+                confidence=0.9,
+                summary="disk full",
+                root_cause="the data volume of db is full",
+            )
+
+        @activity.defn(name="record_diagnosis_failure")
+        async def record_diagnosis_failure(inp: RecordDiagnosisFailureInput) -> None:
+            self.diagnosis_failures.append(inp.error)
+
         @activity.defn(name="generate_postmortem")
         async def generate_postmortem(inp: GeneratePostmortemInput) -> PostmortemResult:
             self.postmortems.append(inp.incident_id)
@@ -108,6 +136,8 @@ class FakeStore:
             attach_alerts,
             record_orphans,
             update_incident_status,
+            diagnose_incident,
+            record_diagnosis_failure,
             generate_postmortem,
         ]
 
@@ -217,3 +247,41 @@ async def test_firing_behind_a_resolve_opens_the_next_incident_as_recurrence(env
     assert final.incident_id == 102
     assert store.previous == [None, 101]
     assert store.postmortems == [101, 102]
+
+
+async def test_incident_is_diagnosed_once_at_open_and_again_on_request(env: WorkflowEnvironment) -> None:
+    store = FakeStore()
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await signal_with_start(env.client, queue, f"wf-{uuid.uuid4()}", firing(1))
+
+        async def diagnosed(n: int) -> IncidentState | None:
+            state = await handle.query(IncidentWorkflow.get_state)
+            return state if state.diagnosis is not None and state.diagnosis.diagnosis_id == n else None
+
+        first = await poll(lambda: diagnosed(1))
+        assert first.diagnosis is not None
+        assert first.diagnosis.category is Category.storage
+        # A request for another incident of the stream is ignored; one for this incident runs.
+        await handle.signal(IncidentWorkflow.diagnose, DiagnoseRequest(by="eve", incident_id=999))
+        await handle.signal(IncidentWorkflow.diagnose, DiagnoseRequest(by="oncall", reason="after restart"))
+        await poll(lambda: diagnosed(2))
+        await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="oncall"))
+        await handle.result()
+    assert [(d.request, d.requested_by) for d in store.diagnoses] == [(1, "aisre"), (2, "oncall")]
+    assert store.diagnoses[1].reason == "after restart"
+
+
+async def test_a_failed_diagnosis_is_recorded_and_the_incident_goes_on(env: WorkflowEnvironment) -> None:
+    store = FakeStore(diagnosis_fails=True)
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await signal_with_start(env.client, queue, f"wf-{uuid.uuid4()}", firing(1))
+        await poll(lambda: bool(store.diagnosis_failures))
+        await handle.signal(IncidentWorkflow.alert, firing(2))
+        await poll(lambda: _count(handle, 2))
+        await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="oncall"))
+        result = await handle.result()
+    assert result.outcome is RunOutcome.resolved
+    assert "the model refused the request" in store.diagnosis_failures[0]
+    assert len(store.diagnoses) == 1  # non-retryable: tried once
