@@ -107,8 +107,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 raise SystemExit("stack did not start")
 
-            # Warm-up: the worker's first workflow task imports the sandboxed workflow module.
+            # Warm-up: wait for a polling worker, then one alert end to end (the first workflow task imports
+            # the sandboxed workflow module; the first diagnosis loads the agent).
+            for _ in range(600):
+                if (await http.get("/health")).json().get("workers"):
+                    break
+                await asyncio.sleep(0.2)
             await http.post("/webhook/alertmanager", content=_payload("warmup"))
+            for _ in range(600):
+                items = (await http.get("/incidents", params={"service": "warmup"})).json()["items"]
+                if items and (await http.get(f"/incidents/{items[0]['id']}")).json()["diagnosis"]:
+                    break
+                await asyncio.sleep(0.1)
 
             latencies = []
             diagnosed = []
@@ -154,13 +164,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         client = await Client.connect(f"127.0.0.1:{temporal_port}")
         signals = 0
         for i in range(args.streams):
-            handle = client.get_workflow_handle(f"incident-default-alertmanager:bench-storm-{i}")
-            async for event in handle.fetch_history_events():
-                if event.event_type in (
-                    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
-                    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
-                ):
-                    signals += 1
+            workflow_id = f"incident-default-alertmanager:bench-storm-{i}"
+            # Every run of the stream: a long storm continues-as-new, and each run has its own history.
+            async for run in client.list_workflows(f'WorkflowId = "{workflow_id}"'):
+                handle = client.get_workflow_handle(workflow_id, run_id=run.run_id)
+                async for event in handle.fetch_history_events():
+                    if event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED or (
+                        event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+                        and not event.workflow_execution_started_event_attributes.continued_execution_run_id
+                    ):
+                        signals += 1
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
