@@ -7,9 +7,34 @@ tools in adapters/context/, the activity in activities/diagnose.py.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from domain.actions import (
+    EcsForceNewDeployment,
+    EcsScaleService,
+    EcsStopTask,
+    Investigate,
+    RestartPod,
+    RollbackDeployment,
+    RolloutRestart,
+    ScaleDeployment,
+    SuggestConfigFix,
+)
+
+SuggestedAction = Annotated[
+    RestartPod
+    | RolloutRestart
+    | ScaleDeployment
+    | RollbackDeployment
+    | EcsScaleService
+    | EcsForceNewDeployment
+    | EcsStopTask
+    | SuggestConfigFix
+    | Investigate,
+    Field(discriminator="action"),
+]
 
 
 class Category(StrEnum):
@@ -109,57 +134,7 @@ class EvidenceRef(_Model):
     excerpt: str = Field(max_length=2000)
 
 
-# --- suggested actions (typed parameters; the remediation issue owns execution and policy) ---------
-
-
-class RestartPod(_Model):
-    action: Literal["restart_pod"] = "restart_pod"
-    namespace: str
-    pod: str
-
-
-class RolloutRestart(_Model):
-    action: Literal["rollout_restart"] = "rollout_restart"
-    namespace: str
-    deployment: str
-
-
-class ScaleDeployment(_Model):
-    action: Literal["scale_deployment"] = "scale_deployment"
-    namespace: str
-    deployment: str
-    replicas: int = Field(ge=0)
-
-
-class RollbackDeployment(_Model):
-    action: Literal["rollback_deployment"] = "rollback_deployment"
-    namespace: str
-    deployment: str
-    to_revision: int | None = Field(default=None, description="None = the previous ReplicaSet revision")
-
-
-class SuggestConfigFix(_Model):
-    """Change resource limits/requests or replicas in the workload's manifest (a GitHub pull request)."""
-
-    action: Literal["suggest_config_fix"] = "suggest_config_fix"
-    namespace: str
-    deployment: str
-    container: str | None = None
-    changes: dict[str, str] = Field(description='e.g. {"resources.limits.memory": "1Gi"}')
-
-
-class Investigate(_Model):
-    """A human step no provider can take (fix a secret, renew a certificate, restore a dependency)."""
-
-    action: Literal["investigate"] = "investigate"
-    instructions: str
-
-
-SuggestedAction = Annotated[
-    RestartPod | RolloutRestart | ScaleDeployment | RollbackDeployment | SuggestConfigFix | Investigate,
-    Field(discriminator="action"),
-]
-
+# Suggested actions are the catalog's typed actions (domain/actions.py) plus `investigate`.
 
 class Diagnosis(_Model):
     """The agent's answer. "No action needed" is a valid outcome (no_problem, empty suggested_actions)."""

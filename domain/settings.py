@@ -89,6 +89,23 @@ class Settings(BaseSettings):
     kubernetes_token: SecretStr | None = None
     kubernetes_verify_tls: bool = True
 
+    # Remediation policy (config/policies.yaml adds freeze windows, blast-radius limits, two-person rule).
+    dry_run: bool = True  # dry-run by default: actions show their diff and change nothing
+    approval_required: bool = True
+    max_scale_replicas: int = Field(default=20, ge=0)
+    autonomy_enabled: bool = False
+    autonomous_actions: list[str] = Field(default_factory=list)  # catalog kinds that may auto-execute
+    approval_timeout_seconds: int = Field(default=3600, ge=60)  # an approval not given in time is a rejection
+
+    # Action providers. Kubernetes actions use the kubernetes_* settings above.
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None  # e.g. a local ECS-compatible endpoint; default: AWS
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    github_repository: str | None = None  # owner/name of the manifests repository
+    github_manifest_path: str = "deploy/{namespace}/{deployment}.yaml"
+    github_base_branch: str = "main"
+
     # Log backend for the fetch_logs tool.
     log_backend: Literal["file", "loki", "elasticsearch", "opensearch", "datadog", "off"] = "file"
     log_url: str | None = None  # Loki / Elasticsearch / OpenSearch base URL; Datadog site API URL

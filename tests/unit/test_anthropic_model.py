@@ -595,7 +595,17 @@ def test_submit_schema_is_the_diagnosis_without_model():
     assert schema["$defs"]["Category"]["enum"] == [c.value for c in Category]
     assert "discriminator" not in json.dumps(schema)
     actions = [d for d in schema["$defs"].values() if "action" in d.get("properties", {})]
-    assert len(actions) == 6
+    assert {d["properties"]["action"]["const"] for d in actions} == {
+        "restart_pod",
+        "rollout_restart",
+        "scale_deployment",
+        "rollback_deployment",
+        "ecs_scale_service",
+        "ecs_force_new_deployment",
+        "ecs_stop_task",
+        "suggest_config_fix",
+        "investigate",
+    }
     assert all("action" in d["required"] for d in actions)
 
 
