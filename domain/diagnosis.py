@@ -136,6 +136,7 @@ class EvidenceRef(_Model):
 
 # Suggested actions are the catalog's typed actions (domain/actions.py) plus `investigate`.
 
+
 class Diagnosis(_Model):
     """The agent's answer. "No action needed" is a valid outcome (no_problem, empty suggested_actions)."""
 
