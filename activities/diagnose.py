@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from adapters.logs.base import LogBackend
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -16,6 +15,7 @@ from adapters.context.base import Toolbox
 from adapters.context.toolbox import ContextToolbox
 from adapters.llm.agent import AgentRun, BudgetError, run_agent
 from adapters.llm.base import DiagnosisContext, DiagnosisModel, ModelError
+from adapters.logs.base import LogBackend
 from adapters.storage import repositories as repo
 from adapters.storage.db import Database
 from adapters.storage.orm import DiagnosisRow, IncidentRow
