@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.http import FakeHTTPServer, RecordedRequest
+from tests.fakes.http import Reply as HTTPReply
 
 # Versions the API documents for the `anthropic-version` header.
 KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
@@ -125,19 +126,6 @@ def message(
         "stop_sequence": None,
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
     }
-
-
-# --- recording ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    body: Any
-    problems: list[str]
-    status: int = 0
 
 
 # --- the documented request shape -------------------------------------------------------------------
@@ -342,62 +330,17 @@ def _script_problems(body: dict[str, Any], reply: dict[str, Any]) -> list[str]:
 # --- the server ---------------------------------------------------------------------------------------
 
 
-class AnthropicFake:
+class AnthropicFake(FakeHTTPServer):
     """The fake Messages API on 127.0.0.1:<free port>, answering from a script; use as a context manager."""
 
     def __init__(self, *, api_key: str = "sk-ant-api03-fake-key-for-tests") -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self._script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._counter = 0
 
-    # lifecycle
-
-    def start(self) -> AnthropicFake:
-        """Bind a free loopback port and serve in a daemon thread."""
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.block_on_close = False  # a delayed reply must not hold up stop()
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="anthropic-fake", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> AnthropicFake:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # test API
-
-    @property
-    def url(self) -> str:
-        """The base URL to hand the client (no trailing slash, no /v1)."""
-        assert self._server is not None, "AnthropicFake is not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def script(self, replies: Iterable[Reply]) -> None:
         """Append replies; each valid request consumes the next one."""
@@ -414,7 +357,8 @@ class AnthropicFake:
     def bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies of the Messages requests received, in order."""
         with self._lock:
-            return [r.body for r in self.requests if r.path == "/v1/messages" and isinstance(r.body, dict)]
+            parsed = [_parse(r.body) for r in self.requests if r.target == "/v1/messages"]
+        return [body for body in parsed if isinstance(body, dict)]
 
     # serving
 
@@ -423,36 +367,21 @@ class AnthropicFake:
             self._counter += 1
             return f"{prefix}_fake{self._counter:04d}"
 
-    def _handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        record = RecordedRequest(method=method, path=path, headers=headers, body=body, problems=[])
-        with self._lock:
-            self.requests.append(record)
-        status, extra_headers, payload = self._answer(record, raw)
-        record.status = status
-        return status, extra_headers, payload
-
-    def _answer(self, record: RecordedRequest, raw: bytes) -> tuple[int, dict[str, str], Any]:
-        if record.method != "POST" or record.path.split("?")[0] != "/v1/messages":
-            return self._error(FakeError(404, message=f"{record.method} {record.path}: not found"))
-        bad_headers = check_headers(record.headers, self.api_key)
+    def handle(self, request: RecordedRequest) -> HTTPReply:
+        if request.method != "POST" or request.target.split("?")[0] != "/v1/messages":
+            return self._error(FakeError(404, message=f"{request.method} {request.target}: not found"))
+        bad_headers = check_headers(request.headers, self.api_key)
         if bad_headers is not None:
             status, text = bad_headers
-            record.problems.append(text)
             if status != 401:  # a wrong key is a test scenario, not a client defect
                 self._violate(text)
             return self._error(FakeError(status, message=text))
-        if record.body is None and raw:
-            record.problems.append("request body is not valid JSON")
-        else:
-            record.problems += check_body(record.body)
-        if record.problems:
-            for problem in record.problems:
+        body = _parse(request.body)
+        problems = ["request body is not valid JSON"] if body is None and request.body else check_body(body)
+        if problems:
+            for problem in problems:
                 self._violate(problem)
-            return self._error(FakeError(400, message="; ".join(record.problems)))
+            return self._error(FakeError(400, message="; ".join(problems)))
         with self._lock:
             reply = self._script.popleft() if self._script else None
         if reply is None:
@@ -463,20 +392,20 @@ class AnthropicFake:
             reply = reply.then
         if isinstance(reply, FakeError):
             return self._error(reply)
-        for problem in _script_problems(record.body, reply):
+        for problem in _script_problems(body, reply):
             self._violate(problem)
         full = {
             "id": self._next_id("msg"),
             "type": "message",
             "role": "assistant",
-            "model": record.body["model"],
+            "model": body["model"],
             "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0},
             **reply,
         }
-        return 200, {"request-id": self._next_id("req")}, full
+        return HTTPReply(200, json.dumps(full), headers={"request-id": self._next_id("req")})
 
-    def _error(self, err: FakeError) -> tuple[int, dict[str, str], Any]:
+    def _error(self, err: FakeError) -> HTTPReply:
         request_id = self._next_id("req")
         error: dict[str, Any] = {
             "type": err.error_type or ERROR_TYPES.get(err.status, "api_error"),
@@ -487,39 +416,18 @@ class AnthropicFake:
         headers = {"request-id": request_id, **err.headers}
         if err.retry_after is not None:
             headers["retry-after"] = err.retry_after
-        return err.status, headers, {"type": "error", "error": error, "request_id": request_id}
+        return HTTPReply(
+            err.status, json.dumps({"type": "error", "error": error, "request_id": request_id}), headers=headers
+        )
 
     def _violate(self, problem: str) -> None:
         with self._lock:
             self.violations.append(problem)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: AnthropicFake
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, extra, payload = self.owner._handle(self.command, self.path, headers, raw)
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout test)
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def _parse(raw: bytes) -> Any:
+    """The JSON in a request body, or None when it is empty or not JSON."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None

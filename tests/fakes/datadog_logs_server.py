@@ -26,47 +26,21 @@ import base64
 import hashlib
 import json
 import re
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import FakeHTTPServer, RecordedRequest, Reply
 
 SEARCH = "/api/v2/logs/events/search"
 VALIDATE = "/api/v1/validate"
 MAX_PAGE = 1000
 RESERVED = ("service", "host", "status", "source")
 SPECIAL = set('+-=&|><!(){}[]^"~*?:\\#')
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the server saw it (header names lower-cased)."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    """A canned answer for the next request (to `path`, or any path when None)."""
-
-    status: int
-    body: str | bytes = ""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    path: str | None = None
 
 
 @dataclass
@@ -102,7 +76,7 @@ class BadQuery(ValueError):
     """A request Datadog answers with 400."""
 
 
-class FakeDatadogLogs:
+class FakeDatadogLogs(FakeHTTPServer):
     """The server; see the module docstring."""
 
     def __init__(
@@ -114,18 +88,16 @@ class FakeDatadogLogs:
         rate_period_seconds: int = 60,
         rate_reset_seconds: int = 37,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.app_key = app_key
         self.rate_limit = rate_limit
         self.rate_period_seconds = rate_period_seconds
         self.rate_reset_seconds = rate_reset_seconds
         self.delay_seconds = 0.0
-        self.requests: list[RecordedRequest] = []
         self.logs: list[DatadogLog] = []
         self._searches = 0
         self._replies: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # --- test API ---------------------------------------------------------------------------------
 
@@ -145,36 +117,10 @@ class FakeDatadogLogs:
         """The recorded search requests, in order."""
         return [r for r in self.requests if r.path == SEARCH]
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeDatadogLogs:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeDatadogLogs:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # --- request handling -------------------------------------------------------------------------
 
     def handle(self, request: RecordedRequest) -> Reply:
         with self._lock:
-            self.requests.append(request)
             canned = next((r for r in self._replies if r.path is None or r.path == request.path), None)
             if canned is not None:
                 self._replies.remove(canned)
@@ -411,36 +357,3 @@ def _json(status: int, body: Any) -> Reply:
 
 def _errors(status: int, *messages: str) -> Reply:
     return Reply(status, json.dumps({"errors": list(messages)}))
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeDatadogLogs
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; no 40 ms delayed-ACK stall
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-        return
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        request = RecordedRequest(
-            method=self.command,
-            path=parts.path,
-            query=parse_qs(parts.query, keep_blank_values=True),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-        )
-        reply = self.fake.handle(request)
-        payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = _serve
-    do_POST = _serve

@@ -28,15 +28,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import FakeHTTPServer, RecordedRequest
+from tests.fakes.http import Reply as HTTPReply
 
 SINGLE_TENANT = "fake"
 DEFAULT_LIMIT = 100
@@ -44,33 +44,10 @@ NOT_FOUND = "404 page not found\n"
 
 
 @dataclass
-class RecordedRequest:
-    """One request as the server saw it (header names lower-cased)."""
+class Reply(HTTPReply):
+    """An answer, plain text unless told (Loki's errors are plain-text bodies)."""
 
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def param(self, name: str) -> str | None:
-        """The first value of a query parameter."""
-        values = self.query.get(name)
-        return values[0] if values else None
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    """A canned answer for the next request (to `path`, or any path when None)."""
-
-    status: int
-    body: str | bytes = ""
     content_type: str = "text/plain; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-    path: str | None = None
 
 
 @dataclass
@@ -92,7 +69,7 @@ def nanos(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-class FakeLoki:
+class FakeLoki(FakeHTTPServer):
     """The server; see the module docstring."""
 
     def __init__(
@@ -103,6 +80,7 @@ class FakeLoki:
         basic: tuple[str, str] | None = None,
         max_entries_limit: int = 5000,
     ) -> None:
+        super().__init__()
         self.auth_enabled = auth_enabled
         self.bearer_token = bearer_token
         self.basic = basic
@@ -110,12 +88,8 @@ class FakeLoki:
         self.ready = True
         self.route_ready = True  # False: a gateway that does not proxy /ready (404)
         self.delay_seconds = 0.0
-        self.requests: list[RecordedRequest] = []
         self._streams: dict[str, dict[tuple[tuple[str, str], ...], _Stream]] = {}
         self._replies: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- test API ---------------------------------------------------------------------------------
 
@@ -132,32 +106,6 @@ class FakeLoki:
         with self._lock:
             self._replies.append(reply)
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeLoki:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeLoki:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # --- request handling -------------------------------------------------------------------------
 
     def _take_reply(self, path: str) -> Reply | None:
@@ -169,8 +117,6 @@ class FakeLoki:
         return None
 
     def handle(self, request: RecordedRequest) -> Reply:
-        with self._lock:
-            self.requests.append(request)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         canned = self._take_reply(request.path)
@@ -492,36 +438,3 @@ def _matches_empty(matcher: _Matcher) -> bool:
     if matcher.op == "=":
         return matcher.value == ""
     return re.fullmatch(matcher.value, "") is not None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeLoki
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; no 40 ms delayed-ACK stall
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-        return
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        request = RecordedRequest(
-            method=self.command,
-            path=parts.path,
-            query=parse_qs(parts.query, keep_blank_values=True),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-        )
-        reply = self.fake.handle(request)
-        payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = _serve
-    do_POST = _serve
