@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import urllib3
 from kubernetes.client import (
@@ -29,7 +29,6 @@ from kubernetes.client import (
     ApiException,
     AppsV1Api,
     BatchV1Api,
-    Configuration,
     CoreV1Api,
     CoreV1Event,
     CustomObjectsApi,
@@ -39,10 +38,11 @@ from kubernetes.client import (
     V1Pod,
     V1ReplicaSet,
 )
-from kubernetes.config import ConfigException, list_kube_config_contexts, load_kube_config
-from kubernetes.config.incluster_config import InClusterConfigLoader
 
 from adapters.context import kubectl_text as kt
+from adapters.kube_client import SERVICE_ACCOUNT_DIR, Mode, connect, transport_reason
+from adapters.kube_client import one_line as _one_line
+from adapters.kube_client import resolve_mode as resolve_mode  # re-exported: callers imported it from here
 from domain.diagnosis import ToolCall, ToolName, ToolResult
 from domain.settings import Settings
 
@@ -50,11 +50,8 @@ log = logging.getLogger(__name__)
 
 NOT_CONFIGURED = "kubernetes is not configured"
 NOT_A_KUBERNETES_TOOL = "not a kubernetes tool"
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 METRICS_GROUP, METRICS_VERSION = "metrics.k8s.io", "v1beta1"
 METRICS_UNAVAILABLE = "error: Metrics API not available"
-
-Mode = Literal["in_cluster", "kubeconfig", "url", "off"]
 
 _TOOLS = {
     ToolName.kubectl_describe,
@@ -197,96 +194,7 @@ def selector_matcher(selector: str) -> Callable[[Mapping[str, str] | None], bool
     return matches
 
 
-# --- configuration ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Connection:
-    mode: Mode
-    api_client: ApiClient | None = None
-    host: str = ""
-    namespace: str = "default"
-    error: str | None = None  # why the configured mode could not be loaded
-
-
-def _kubeconfig_paths(settings: Settings, environ: Mapping[str, str]) -> list[Path]:
-    if settings.kubeconfig is not None:
-        return [settings.kubeconfig.expanduser()]
-    if environ.get("KUBECONFIG"):
-        return [Path(p).expanduser() for p in environ["KUBECONFIG"].split(os.pathsep) if p]
-    home = environ.get("HOME")
-    return [(Path(home) if home else Path.home()) / ".kube" / "config"]
-
-
-def resolve_mode(settings: Settings, environ: Mapping[str, str]) -> Mode:
-    """Which connection `kubernetes_mode` means here; `auto` = URL if set, in-cluster, kubeconfig, or off."""
-    if settings.kubernetes_mode != "auto":
-        return settings.kubernetes_mode
-    if settings.kubernetes_url:
-        return "url"
-    if environ.get("KUBERNETES_SERVICE_HOST"):
-        return "in_cluster"
-    if any(path.is_file() for path in _kubeconfig_paths(settings, environ)):
-        return "kubeconfig"
-    return "off"
-
-
-def _connect(settings: Settings, environ: Mapping[str, str], service_account_dir: Path) -> _Connection:
-    mode = resolve_mode(settings, environ)
-    if mode == "off":
-        return _Connection(mode)
-    cfg = Configuration()
-    # One quick retry covers a pooled keep-alive connection the server already closed; Temporal and
-    # the agent own every other retry.
-    cfg.retries = 1
-    namespace = "default"
-    try:
-        if mode == "url":
-            if not settings.kubernetes_url:
-                raise ConfigException("kubernetes_mode is 'url' but AI_SRE_KUBERNETES_URL is not set")
-            cfg.host = settings.kubernetes_url.rstrip("/")
-            cfg.verify_ssl = settings.kubernetes_verify_tls
-            if settings.kubernetes_token is not None:
-                cfg.api_key = {"BearerToken": f"Bearer {settings.kubernetes_token.get_secret_value()}"}
-        elif mode == "in_cluster":
-            InClusterConfigLoader(
-                token_filename=str(service_account_dir / "token"),
-                cert_filename=str(service_account_dir / "ca.crt"),
-                environ=environ,
-            ).load_and_set(cfg)
-            ns_file = service_account_dir / "namespace"
-            if ns_file.is_file():
-                namespace = ns_file.read_text(encoding="utf-8").strip() or namespace
-        else:
-            paths = [p for p in _kubeconfig_paths(settings, environ) if p.is_file()]
-            if not paths:
-                raise ConfigException(
-                    f"no kubeconfig file at {', '.join(map(str, _kubeconfig_paths(settings, environ)))}"
-                )
-            config_file = os.pathsep.join(map(str, paths))
-            # persist_config=False: a read-only tool never rewrites the user's kubeconfig.
-            load_kube_config(
-                config_file=config_file,
-                context=settings.kubernetes_context,
-                client_configuration=cfg,
-                persist_config=False,
-            )
-            contexts, current = list_kube_config_contexts(config_file=config_file)
-            chosen = next((c for c in contexts if c.get("name") == settings.kubernetes_context), current)
-            namespace = ((chosen or {}).get("context") or {}).get("namespace") or namespace
-            if settings.kubernetes_verify_tls is False:
-                cfg.verify_ssl = False
-    except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
-        return _Connection(mode, error=f"kubernetes configuration ({mode}) failed: {_one_line(str(exc))}")
-    return _Connection(mode, api_client=ApiClient(cfg), host=cfg.host, namespace=namespace)
-
-
 # --- error texts -----------------------------------------------------------------------------------
-
-
-def _one_line(text: str, limit: int = 400) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _api_error(exc: ApiException) -> str:
@@ -306,12 +214,7 @@ def _api_error(exc: ApiException) -> str:
 
 
 def _transport_error(exc: BaseException) -> str:
-    reason: object = exc
-    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
-        reason = exc.reason
-    # urllib3 prefixes its messages with the connection object's repr; the agent needs only the cause.
-    text = re.sub(r"^<[^>]*object at 0x[0-9a-f]+>:\s*", "", str(reason))
-    return _one_line(f"Unable to connect to the server: {text}")
+    return _one_line(f"Unable to connect to the server: {transport_reason(exc)}")
 
 
 def _not_found(kind: _Kind, name: str) -> _ToolError:
@@ -839,7 +742,9 @@ class KubernetesContext:
         environ: Mapping[str, str] | None = None,
         service_account_dir: Path = SERVICE_ACCOUNT_DIR,
     ) -> None:
-        self._conn = _connect(settings, os.environ if environ is None else environ, service_account_dir)
+        self._conn = connect(
+            settings, environ=os.environ if environ is None else environ, service_account_dir=service_account_dir
+        )
         self._request_timeout = request_timeout_seconds
         self._call_timeout = call_timeout_seconds
         self._max_objects = max_objects
