@@ -13,7 +13,7 @@ from adapters.storage.db import Database
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.ingest import IngestService, TemporalGate
-from api.routes import dead_letters, deploys, diagnoses, health, incidents, webhooks
+from api.routes import actions, dead_letters, deploys, diagnoses, health, incidents, webhooks
 from api.security import BodyLimitMiddleware
 from domain.settings import Settings, WorkspaceDirectory
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(incidents.router)
     app.include_router(diagnoses.router)
+    app.include_router(actions.router)
     app.include_router(dead_letters.router)
     app.include_router(deploys.router)
     app.include_router(health.router)

@@ -7,7 +7,7 @@ engine (domain/policy.py) decides whether they may run.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -220,6 +220,10 @@ CatalogAction = (
     | EcsStopTask
     | SuggestConfigFix
 )
+
+
+# One executable action with its kind as the discriminator (what activity inputs and updates carry).
+ActionParams = Annotated[CatalogAction, Field(discriminator="action")]
 
 
 class ActionPlan(_Model):

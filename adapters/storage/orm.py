@@ -177,7 +177,12 @@ class ActionLogRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(500), unique=True)
     action: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # proposed -> denied | dry_run | pending_approval -> approved | rejected | expired
+    #          -> executing -> succeeded | already_applied | failed | rolled_back
     status: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(64), default="default")
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the policy decision with every rule's vote
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the dry-run diff and the state before
     dry_run: Mapped[bool] = mapped_column(default=True)
     requested_by: Mapped[str | None] = mapped_column(String(255))
     approved_by: Mapped[str | None] = mapped_column(String(255))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
@@ -25,6 +25,7 @@ from adapters.storage.orm import (
 )
 from domain.dedup import OpenIncident
 from domain.models import Alert, IncidentStatus, Lifecycle, Severity, TimelineKind
+from domain.slo import BudgetStatus, IncidentImpact, SlosFile, budget_status
 
 # --- deliveries (alerts table) ------------------------------------------------------------------
 
@@ -443,6 +444,59 @@ async def list_timeline(session: AsyncSession, *, incident_id: int) -> list[Time
         .order_by(TimelineEventRow.at, TimelineEventRow.id)
     )
     return list(result.scalars())
+
+
+async def incident_impacts(
+    session: AsyncSession, *, workspace: str, service: str, since: datetime
+) -> list[IncidentRow]:
+    """The service's incidents still open or resolved after `since` (for error-budget math)."""
+    rows = await session.execute(
+        select(IncidentRow).where(
+            IncidentRow.workspace == workspace,
+            IncidentRow.service == service,
+            or_(IncidentRow.resolved_at.is_(None), IncidentRow.resolved_at >= since),
+        )
+    )
+    return list(rows.scalars())
+
+
+async def error_budget(
+    session: AsyncSession, *, slos: SlosFile, workspace: str, service: str | None, now: datetime
+) -> BudgetStatus | None:
+    """The service's error budget from its incidents, or None when it has no SLO (the rule abstains)."""
+    slo = slos.for_service(service=service, workspace=workspace) if service else None
+    if slo is None or service is None:
+        return None
+    rows = await incident_impacts(
+        session, workspace=workspace, service=service, since=now - timedelta(days=slo.window_days)
+    )
+    impacts = [
+        IncidentImpact(
+            started_at=r.started_at or r.opened_at, resolved_at=r.resolved_at, severity=r.severity, service=service
+        )
+        for r in rows
+    ]
+    return budget_status(slo, impacts, now)
+
+
+async def get_action_log(session: AsyncSession, *, idempotency_key: str) -> ActionLogRow | None:
+    return await session.scalar(select(ActionLogRow).where(ActionLogRow.idempotency_key == idempotency_key))
+
+
+async def upsert_action_log(
+    session: AsyncSession, *, idempotency_key: str, at: datetime, **fields: Any
+) -> ActionLogRow:
+    """Create the action's row (the intent) or update it; one row per idempotency key."""
+    row = await get_action_log(session, idempotency_key=idempotency_key)
+    if row is None:
+        row = ActionLogRow(idempotency_key=idempotency_key, created_at=at, updated_at=at, **fields)
+        session.add(row)
+    else:
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.updated_at = at
+    await session.flush()
+    return row
 
 
 async def list_actions(session: AsyncSession, *, incident_id: int) -> list[ActionLogRow]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.storage.db import Database
 from api.app import create_app
-from domain.settings import Settings
+from domain.settings import CONFIG_DIR, Settings
 from worker.temporal import build_worker
 
 
@@ -56,12 +58,15 @@ def make_settings(
 
 @asynccontextmanager
 async def running_harness(
-    *, db_url: str, env: WorkflowEnvironment, task_queue: str, tmp_path: Path, **extra: object
+    *, db_url: str, env: WorkflowEnvironment, task_queue: str, tmp_path: Path, worker: bool = True, **extra: object
 ) -> AsyncIterator[Harness]:
-    """The real app (lifespan included) and a real worker; `extra` overrides Settings fields."""
+    """The real app (lifespan included) and a real worker (unless the test runs its own); `extra` overrides
+    Settings fields."""
     # Each test gets its own workspace: workflow ids embed it, and the dev server is shared by the session.
     workspace = f"ws-{uuid.uuid4().hex[:10]}"
     config_dir = tmp_path / "config"
+    # The shipped policy, SLO and on-call files; the workspace is the test's own.
+    shutil.copytree(CONFIG_DIR, config_dir, ignore=shutil.ignore_patterns("workspaces.yaml"))
     write_workspaces(config_dir, {"name": workspace})
     settings = make_settings(
         db_url=db_url,
@@ -75,8 +80,11 @@ async def running_harness(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         db: Database = app.state.aisre.db
-        worker = build_worker(env.client, settings=settings, db=db, task_queue=task_queue)
-        async with worker:
+        async with contextlib.AsyncExitStack() as stack:
+            if worker:
+                await stack.enter_async_context(
+                    build_worker(env.client, settings=settings, db=db, task_queue=task_queue)
+                )
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://aisre.test") as http:
                 yield Harness(http=http, app=app, db=db, client=env.client, settings=settings, workspace=workspace)

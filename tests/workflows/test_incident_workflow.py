@@ -1,12 +1,13 @@
 """IncidentWorkflow logic with activities swapped by name, on the session's real dev server.
 
-(The time-skipping test server rejects the workflow's search-attribute upserts, so the one timer test
-uses a one-second auto-resolve instead of skipped time.)"""
+(The auto-resolve test uses a one-second timeout on the dev server; escalation and approval-expiry
+timers are tested with skipped time in test_remediation_workflow.py.)"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from temporalio.worker import Worker
 
 from domain.diagnosis import Category
 from domain.models import (
+    ActionResult,
     Alert,
     AlertSignal,
     AttachAlertsInput,
@@ -27,6 +29,10 @@ from domain.models import (
     DiagnoseIncidentInput,
     DiagnoseRequest,
     DiagnosisResult,
+    EscalationPlanResult,
+    EscalationStep,
+    EvaluatePolicyInput,
+    ExecuteActionInput,
     GeneratePostmortemInput,
     IncidentRecord,
     IncidentResult,
@@ -34,7 +40,12 @@ from domain.models import (
     Lifecycle,
     NormalizeAlertInput,
     NormalizedAlertResult,
+    PageOncallInput,
+    PageResult,
+    PlanEscalationInput,
+    PolicyVerdict,
     PostmortemResult,
+    RecordActionVerdictInput,
     RecordDiagnosisFailureInput,
     RecordIncidentInput,
     RecordOrphansInput,
@@ -57,9 +68,26 @@ class FakeStore:
     """In-memory stand-ins for the storage activities, registered under the real names."""
 
     def __init__(
-        self, *, bad_ids: set[int] | None = None, auto_resolve: int | None = None, diagnosis_fails: bool = False
+        self,
+        *,
+        bad_ids: set[int] | None = None,
+        auto_resolve: int | None = None,
+        diagnosis_fails: bool = False,
+        suggested: list[Any] | None = None,
+        decision: str = "require_approval",
+        approvers_needed: int = 1,
+        approval_timeout: int = 3600,
+        ladder: list[tuple[int, timedelta]] | None = None,
     ) -> None:
         self.bad_ids = bad_ids or set()
+        self.suggested = suggested or []
+        self.decision = decision
+        self.approvers_needed = approvers_needed
+        self.approval_timeout = approval_timeout
+        self.ladder = ladder or []
+        self.pages: list[tuple[int, datetime]] = []  # level, server time the page was scheduled
+        self.verdicts: list[tuple[str, str]] = []  # status, by
+        self.executed: list[tuple[str, bool, list[str]]] = []  # action kind, dry run, approvers
         self.diagnosis_fails = diagnosis_fails
         self.diagnoses: list[DiagnoseIncidentInput] = []
         self.diagnosis_failures: list[str] = []
@@ -119,7 +147,37 @@ class FakeStore:
                 confidence=0.9,
                 summary="disk full",
                 root_cause="the data volume of db is full",
+                suggested_actions=self.suggested,
             )
+
+        @activity.defn(name="evaluate_policy")
+        async def evaluate_policy(inp: EvaluatePolicyInput) -> PolicyVerdict:
+            return PolicyVerdict(
+                decision=self.decision,
+                reasons=[f"test: {self.decision}"],
+                approvers_needed=self.approvers_needed,
+                approval_timeout_seconds=self.approval_timeout,
+            )
+
+        @activity.defn(name="record_action_verdict")
+        async def record_action_verdict(inp: RecordActionVerdictInput) -> None:
+            self.verdicts.append((inp.status, inp.by))
+
+        @activity.defn(name="plan_escalation")
+        async def plan_escalation(inp: PlanEscalationInput) -> EscalationPlanResult:
+            return EscalationPlanResult(
+                steps=[EscalationStep(level=level, at=inp.opened_at + after) for level, after in self.ladder]
+            )
+
+        @activity.defn(name="page_oncall")
+        async def page_oncall(inp: PageOncallInput) -> PageResult:
+            self.pages.append((inp.level, activity.info().current_attempt_scheduled_time))
+            return PageResult(level=inp.level, person=f"person-L{inp.level}", detail="paged")
+
+        @activity.defn(name="execute_action")
+        async def execute_action(inp: ExecuteActionInput) -> ActionResult:
+            self.executed.append((inp.action.action, inp.dry_run, list(inp.approved_by)))
+            return ActionResult(action_id=inp.action_id, status="dry_run" if inp.dry_run else "succeeded", detail="ok")
 
         @activity.defn(name="record_diagnosis_failure")
         async def record_diagnosis_failure(inp: RecordDiagnosisFailureInput) -> None:
@@ -138,6 +196,11 @@ class FakeStore:
             update_incident_status,
             diagnose_incident,
             record_diagnosis_failure,
+            evaluate_policy,
+            record_action_verdict,
+            plan_escalation,
+            page_oncall,
+            execute_action,
             generate_postmortem,
         ]
 
