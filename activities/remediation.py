@@ -160,14 +160,12 @@ class RemediationActivities:
         except ActionError as exc:
             raise _provider_error(exc, f"checking whether {target} already ran") from None
         if found is not None:
-            row = await self._record(
-                inp,
-                key,
-                f"{target} had already been applied (found on the provider: {found.provider_ref or found.detail})",
-                status="already_applied",
-                result=found.model_dump(mode="json"),
+            # A previous attempt applied it and died before recording: record that, and still verify it
+            # (and roll a reversible action back) as the lost attempt would have.
+            saved = existing.plan if existing is not None and existing.plan else None
+            return await self._verify(
+                inp, key, target, provider, ActionPlan.model_validate(saved) if saved else None, found
             )
-            return _result(inp.action_id, row)
 
         plan = await self._plan(provider, inp.action, key, target)
         async with self._db.session() as session:
@@ -195,7 +193,7 @@ class RemediationActivities:
         key: str,
         target: str,
         provider: ActionProvider,
-        plan: ActionPlan,
+        plan: ActionPlan | None,
         outcome: ActionOutcome,
     ) -> ActionResult:
         check: Verification | None
@@ -206,13 +204,19 @@ class RemediationActivities:
             if exc.retryable:
                 raise _provider_error(exc, f"verifying {target}") from None
             check, detail = None, f"verification failed: {exc}"
-        result = {"outcome": outcome.model_dump(mode="json"), "verification": detail}
+        found = outcome.status == "already_applied"
+        done = "already_applied" if found else "succeeded"
+        how = (
+            f"{target} had already been applied (found on the provider: {outcome.provider_ref or outcome.detail})"
+            if found
+            else f"{target} succeeded"
+        )
+        # The outcome's own fields first: the audit shows what the provider reported, then the checks.
+        result = outcome.model_dump(mode="json") | {"outcome": outcome.model_dump(mode="json"), "verification": detail}
         if check is not None and check.ok:
-            row = await self._record(
-                inp, key, f"{target} succeeded and verified: {detail}", status="succeeded", result=result
-            )
+            row = await self._record(inp, key, f"{how} and verified: {detail}", status=done, result=result)
             return _result(inp.action_id, row)
-        if CATALOG[inp.action.action].reversible:
+        if CATALOG[inp.action.action].reversible and plan is not None:
             try:
                 undone = await provider.rollback(inp.action, key=key, plan=plan)
             except ActionError as exc:
@@ -220,13 +224,13 @@ class RemediationActivities:
             row = await self._record(
                 inp,
                 key,
-                f"{target} did not verify ({detail}); rolled back: {undone.detail}",
+                f"{how} but did not verify ({detail}); rolled back: {undone.detail}",
                 status="rolled_back",
                 result=result | {"rollback": undone.model_dump(mode="json")},
             )
             return _result(inp.action_id, row)
         row = await self._record(
-            inp, key, f"{target} did not verify ({detail}) and cannot be rolled back", status="failed", result=result
+            inp, key, f"{how} but did not verify ({detail}) and cannot be rolled back", status="failed", result=result
         )
         return _result(inp.action_id, row)
 
