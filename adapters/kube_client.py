@@ -39,6 +39,32 @@ class Connection:
     error: str | None = None  # why the configured mode could not be loaded
 
 
+class Connected:
+    """The connection plumbing the Kubernetes context (read-only tools) and the action provider share."""
+
+    _conn: Connection
+
+    @property
+    def mode(self) -> Mode:
+        """The connection actually in use (`auto` resolved)."""
+        return self._conn.mode
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a Kubernetes API is configured (mode other than off)."""
+        return self._conn.mode != "off"
+
+    @property
+    def host(self) -> str:
+        """The API server URL ("" when off or misconfigured)."""
+        return self._conn.host
+
+    def close(self) -> None:
+        """Release the client's connection pool."""
+        if self._conn.api_client is not None:
+            self._conn.api_client.close()
+
+
 def one_line(text: str, limit: int = 400) -> str:
     """Collapse whitespace and cap the length: error texts travel as single lines."""
     flat = " ".join(text.split())

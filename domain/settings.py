@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, unquote, urlsplit
@@ -318,6 +319,9 @@ def load_workspaces(config_dir: Path = CONFIG_DIR) -> WorkspacesFile:
     return loaded
 
 
+RECHECK_SECONDS = 1.0
+
+
 class WorkspaceDirectory:
     """workspaces.yaml, re-read when it changes so a fixed mapping or rotated secret needs no restart.
 
@@ -329,6 +333,7 @@ class WorkspaceDirectory:
         self._path = config_dir / "workspaces.yaml"
         self._config_dir = config_dir
         self._stamp: tuple[int, int] | None = None
+        self._checked = float("-inf")
         self._by_name: dict[str, WorkspaceConfig] = {}
         self.last_error: str | None = None
         self._reload(strict=True)
@@ -356,7 +361,11 @@ class WorkspaceDirectory:
 
     def get(self, name: str) -> WorkspaceConfig:
         """The workspace's configuration (defaults for a workspace the file does not list)."""
-        self._reload(strict=False)
+        # Every webhook asks: look at the file at most once a second, not once per request.
+        now = time.monotonic()
+        if now - self._checked >= RECHECK_SECONDS:
+            self._checked = now
+            self._reload(strict=False)
         return self._by_name.get(name) or WorkspaceConfig(name=name)
 
 

@@ -67,7 +67,7 @@ from kubernetes.client import (
 )
 
 from adapters.actions.base import ActionError
-from adapters.kube_client import SERVICE_ACCOUNT_DIR, Mode, connect, one_line, transport_reason
+from adapters.kube_client import SERVICE_ACCOUNT_DIR, Connected, connect, one_line, transport_reason
 from domain.actions import (
     ActionOutcome,
     ActionPlan,
@@ -426,7 +426,7 @@ class _Session:
 # --- the provider ----------------------------------------------------------------------------------
 
 
-class KubernetesActions:
+class KubernetesActions(Connected):
     """ActionProvider for restart_pod, rollout_restart, scale_deployment and rollback_deployment."""
 
     slug = "kubernetes"
@@ -452,26 +452,6 @@ class KubernetesActions:
         self._verify_timeout = verify_timeout_seconds
         self._verify_interval = verify_interval_seconds
         self._clock = clock or (lambda: datetime.now(UTC))
-
-    @property
-    def mode(self) -> Mode:
-        """The connection actually in use (`auto` resolved)."""
-        return self._conn.mode
-
-    @property
-    def enabled(self) -> bool:
-        """Whether a Kubernetes API is configured (mode other than off)."""
-        return self._conn.mode != "off"
-
-    @property
-    def host(self) -> str:
-        """The API server URL ("" when off or misconfigured)."""
-        return self._conn.host
-
-    def close(self) -> None:
-        """Release the client's connection pool."""
-        if self._conn.api_client is not None:
-            self._conn.api_client.close()
 
     # --- ActionProvider ---
 

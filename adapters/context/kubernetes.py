@@ -40,7 +40,7 @@ from kubernetes.client import (
 )
 
 from adapters.context import kubectl_text as kt
-from adapters.kube_client import SERVICE_ACCOUNT_DIR, Mode, connect, transport_reason
+from adapters.kube_client import SERVICE_ACCOUNT_DIR, Connected, connect, transport_reason
 from adapters.kube_client import one_line as _one_line
 from adapters.kube_client import resolve_mode as resolve_mode  # re-exported: callers imported it from here
 from domain.diagnosis import ToolCall, ToolName, ToolResult
@@ -726,7 +726,7 @@ def _is_about(event: CoreV1Event, kind: _Kind, obj: Any) -> bool:
     return kind.name == "node" or not (ref.uid and meta.uid) or ref.uid == meta.uid
 
 
-class KubernetesContext:
+class KubernetesContext(Connected):
     """Toolbox for the Kubernetes tools (describe, get, logs, previous logs, events, top); read-only."""
 
     def __init__(
@@ -751,21 +751,6 @@ class KubernetesContext:
         self._max_rows = max_rows
         self._default_tail = default_tail
         self._clock = clock or (lambda: datetime.now(UTC))
-
-    @property
-    def mode(self) -> Mode:
-        """The connection actually in use (`auto` resolved)."""
-        return self._conn.mode
-
-    @property
-    def enabled(self) -> bool:
-        """Whether a Kubernetes API is configured (mode other than off)."""
-        return self._conn.mode != "off"
-
-    @property
-    def host(self) -> str:
-        """The API server URL ("" when off or misconfigured)."""
-        return self._conn.host
 
     @property
     def default_namespace(self) -> str:
@@ -842,11 +827,6 @@ class KubernetesContext:
                 raise
             # A namespace-scoped service account cannot list cluster-wide; its own namespace must do.
             core.list_namespaced_pod(self._conn.namespace, limit=1, _request_timeout=self._request_timeout)
-
-    def close(self) -> None:
-        """Release the client's connection pool."""
-        if self._conn.api_client is not None:
-            self._conn.api_client.close()
 
     @staticmethod
     def _result(call: ToolCall, output: str, *, ok: bool) -> ToolResult:

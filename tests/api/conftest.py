@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.storage.db import Database
 from api.app import create_app
-from domain.settings import CONFIG_DIR, Settings
+from domain.settings import CONFIG_DIR, RECHECK_SECONDS, Settings
 from worker.temporal import build_worker
 
 
@@ -36,6 +37,8 @@ class Harness:
     def configure(self, **fields: Any) -> None:
         """Rewrite this test's workspace in workspaces.yaml; API and worker pick the change up live."""
         write_workspaces(self.settings.config_dir, {"name": self.workspace, **fields})
+        # The file is looked at once a second at most: wait, as an operator's edit would take effect.
+        time.sleep(RECHECK_SECONDS)
 
 
 def write_workspaces(config_dir: Path, *workspaces: dict[str, Any]) -> None:
