@@ -69,6 +69,7 @@ class TimelineKind(StrEnum):
     escalation = "escalation"
     postmortem_written = "postmortem_written"
     note = "note"
+    notified = "notified"
 
 
 class _Model(BaseModel):
@@ -159,6 +160,7 @@ class IncidentCarry(_Model):
     diagnosis: DiagnosisResult | None = None
     actions: list[ProposedAction] = Field(default_factory=list)
     paged_levels: list[int] = Field(default_factory=list)
+    notices: list[Any] = Field(default_factory=list)  # NotifyInput not yet sent (domain.notify imports us)
 
 
 class StartIncidentInput(_Model):

@@ -722,3 +722,45 @@ def page_targets(policy: EscalationPolicy, config: OncallFile, at: datetime) -> 
         shift = on_call(config.schedule(level.schedule), at)
         out.append(PageTarget(level=n, schedule=level.schedule, people=[shift.person], shift=shift))
     return out
+
+
+# --- views: the on-call API and the calendar export --------------------------------------------------
+
+
+def display_name(people: dict[str, Person], who: str) -> str:
+    """`who`'s name from the `people` directory, else the key itself."""
+    person = people.get(who)
+    return person.name if person is not None and person.name.strip() else who
+
+
+def override_of(schedule: Schedule, shift: OnCallShift) -> Override | None:
+    """The override behind an override shift (None for a rotation shift)."""
+    if shift.source != "override":
+        return None
+    # Overrides never overlap, so the start alone identifies the one that made the shift.
+    return next((o for o in schedule.overrides if o.start == shift.starts_at and o.who == shift.person), None)
+
+
+def turn_first_start(schedule: Schedule, slot: int) -> datetime | None:
+    """When turn `slot`'s own person first goes on call: its handoff, or the end of the overrides covering
+    that; None when overrides (or a DST gap) leave the turn empty."""
+    start, end = handoff_at(schedule, slot), handoff_at(schedule, slot + 1)
+    # Sorted and disjoint: one pass follows a chain of back-to-back overrides.
+    for o in schedule.overrides:
+        if o.start <= start < o.end:
+            start = o.end
+    return start if start < end else None
+
+
+def handoff_horizon(schedule: Schedule, at: datetime, *, limit: timedelta = timedelta(days=366)) -> timedelta:
+    """A horizon for `next_handoff` that gives the same answer as `limit` but walks far fewer turns.
+
+    After the last override still to end, any N consecutive turns show every member, so if nobody else is
+    on call within 2N + 2 turns of it, nobody ever is. (Twice N: a spring-forward gap can swallow a run of
+    short turns; two days: the wall clock may lag absolute time by up to a day around such a change.)
+    Without this a one-person rotation of short turns walks a year of them on every request.
+    """
+    t = _aware(at)
+    last = max((o.end for o in schedule.overrides if o.end > t), default=t)
+    bound = (last - t) + (2 * len(schedule.members) + 2) * schedule.turn + timedelta(days=2)
+    return min(bound, limit)

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     query_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Security. API keys are HMAC-SHA256'd under secret_key (dev: a random one in data_dir/secret_key).
+    secret_key: SecretStr | None = None
+    redis_url: SecretStr | None = None  # shared rate limits across API replicas (may hold a password)
+    # Token buckets ("N/second|minute|hour[;burst=B]", or "off"): per client IP and per API key.
+    rate_limit_ip: str = "6000/minute"
+    rate_limit_key: str = "12000/minute"
+    max_json_depth: int = Field(default=64, ge=4, le=1000)
+    cors_origins: list[str] = Field(default_factory=list)  # browser origins allowed to call the API
+    cors_allow_credentials: bool = False
+
     # Diagnosis. With no Anthropic key the offline reasoner diagnoses (deterministic, no data leaves).
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
@@ -139,9 +149,18 @@ class Settings(BaseSettings):
         )
 
     @model_validator(mode="after")
+    def _cors(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError("cors_origins may not be * when cors_allow_credentials is on; list the origins")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholders_outside_dev(self) -> Settings:
         if self.env == "dev":
             return self
+        key = self.secret_key
+        if key is not None and (key.get_secret_value().strip().lower() in _PLACEHOLDERS or len(key) < 32):
+            raise ValueError("AI_SRE_SECRET_KEY is a placeholder or shorter than 32 characters")
         password = self.database_password
         if password is not None and password.get_secret_value().strip().lower() in _PLACEHOLDERS:
             raise ValueError("AI_SRE_DATABASE_PASSWORD is a placeholder; set a real secret outside dev")
@@ -249,6 +268,53 @@ class WebhookMapping(BaseModel):
         return self
 
 
+def check_secret_reference(ref: str, where: str) -> None:
+    """Refuse anything but `env:NAME` / `file:/path` where a config file names a secret (files are in git)."""
+    kind, _, target = ref.partition(":")
+    if kind not in {"env", "file"} or not target:
+        raise ValueError(
+            f"{where}: {ref[:4]}... is not a reference; write env:VARIABLE or file:/path "
+            "(secrets themselves never go into this file)"
+        )
+
+
+def resolve_secret(ref: str, what: str) -> SecretStr:
+    """Read a secret reference now (`env:NAME` or `file:/path`); ConfigError naming `what` when unusable."""
+    kind, _, target = ref.partition(":")
+    if kind == "env":
+        value = os.environ.get(target)
+        if not value:
+            raise ConfigError(f"{what}: ${target} is not set")
+        return SecretStr(value)
+    if kind == "file":
+        try:
+            return SecretStr(Path(target).read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read {target}: {exc.strerror}") from exc
+    raise ConfigError(f"{what}: not a secret reference (env:VARIABLE or file:/path)")
+
+
+class SlackAppConfig(BaseModel):
+    """The workspace's Slack app: signing secrets (references; several = rotation) and who may press buttons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signing_secrets: list[str] = Field(min_length=1)
+    # Slack member id (U0123ABC) -> role in this workspace. Nobody else may approve or reject from Slack.
+    roles: dict[str, Literal["viewer", "operator", "admin"]] = Field(default_factory=dict)
+    team_id: str | None = None  # when set, payloads from another Slack team are refused
+
+    @model_validator(mode="after")
+    def _references(self) -> SlackAppConfig:
+        for ref in self.signing_secrets:
+            check_secret_reference(ref, "slack.signing_secrets")
+        return self
+
+    def secrets(self, workspace: str) -> list[SecretStr]:
+        """The signing secrets, read now from the environment or files."""
+        return [resolve_secret(ref, f"workspace {workspace}: slack signing secret") for ref in self.signing_secrets]
+
+
 class WorkspaceConfig(BaseModel):
     """One tenant: namespaces its actions may touch (empty = all), dedup/grouping, webhook secrets, mapping."""
 
@@ -263,37 +329,26 @@ class WorkspaceConfig(BaseModel):
     # itself: this file is in git). Several entries = rotation: a signature under any of them passes.
     webhook_secrets: dict[str, list[str]] = Field(default_factory=dict)
     webhook_mapping: WebhookMapping | None = None
+    # Channels (names from routing.yaml) this workspace's notifications may use; empty = any.
+    channels: list[str] = Field(default_factory=list)
+    slack: SlackAppConfig | None = None
+    # Webhook senders that can set neither X-API-Key nor Authorization may put the key in ?api_key=
+    # (it then shows up in proxies' access logs: opt in per workspace, ingest routes only).
+    allow_query_key: bool = False
 
     @model_validator(mode="after")
     def _secret_references(self) -> WorkspaceConfig:
         for source, refs in self.webhook_secrets.items():
             for ref in refs:
-                kind, _, target = ref.partition(":")
-                if kind not in {"env", "file"} or not target:
-                    raise ValueError(
-                        f"webhook_secrets.{source}: {ref[:4]}... is not a reference; write env:VARIABLE or file:/path "
-                        "(secrets themselves never go into this file)"
-                    )
+                check_secret_reference(ref, f"webhook_secrets.{source}")
         return self
 
     def secrets_for(self, source: str) -> list[SecretStr]:
         """The signing secrets configured for a source, read now from the environment or files."""
-        out = []
-        for ref in self.webhook_secrets.get(source, []):
-            kind, _, target = ref.partition(":")
-            if kind == "env":
-                value = os.environ.get(target)
-                if not value:
-                    raise ConfigError(f"workspace {self.name}: webhook secret for {source}: ${target} is not set")
-            else:
-                try:
-                    value = Path(target).read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    raise ConfigError(
-                        f"workspace {self.name}: webhook secret for {source}: cannot read {target}: {exc.strerror}"
-                    ) from exc
-            out.append(SecretStr(value))
-        return out
+        return [
+            resolve_secret(ref, f"workspace {self.name}: webhook secret for {source}")
+            for ref in self.webhook_secrets.get(source, [])
+        ]
 
 
 class WorkspacesFile(BaseModel):
@@ -359,13 +414,26 @@ class WorkspaceDirectory:
         self._stamp = stamp
         self.last_error = None
 
-    def get(self, name: str) -> WorkspaceConfig:
-        """The workspace's configuration (defaults for a workspace the file does not list)."""
+    def _refresh(self) -> None:
         # Every webhook asks: look at the file at most once a second, not once per request.
         now = time.monotonic()
         if now - self._checked >= RECHECK_SECONDS:
             self._checked = now
             self._reload(strict=False)
+
+    def all(self) -> list[WorkspaceConfig]:
+        """Every workspace the file lists."""
+        self._refresh()
+        return list(self._by_name.values())
+
+    def known(self, name: str) -> bool:
+        """True when workspaces.yaml lists the workspace."""
+        self._refresh()
+        return name in self._by_name
+
+    def get(self, name: str) -> WorkspaceConfig:
+        """The workspace's configuration (defaults for a workspace the file does not list)."""
+        self._refresh()
         return self._by_name.get(name) or WorkspaceConfig(name=name)
 
 

@@ -246,3 +246,46 @@ class DeadLetterRow(Base):
     redriven_at: Mapped[datetime | None]
     # The new delivery a redrive created (the dead letter itself is kept for the audit trail).
     redrive_delivery_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"))
+
+
+class NotificationLogRow(Base):
+    """One event sent (or held, or failed) to one channel; unique per (scope, key, channel): never twice."""
+
+    __tablename__ = "notification_log"
+    __table_args__ = (
+        Index("uq_notification_log_delivery", "scope", "key", "channel", unique=True),
+        Index("ix_notification_log_workspace", "workspace", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100))  # incident:<id> or digest:<workspace>
+    workspace: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(100))
+    # sending -> sent | failed ; held (quiet hours) ; skipped (not applicable)
+    status: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[dict[str, Any]] = mapped_column(default=dict)  # DeliveryRef (Slack channel + ts ...)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """An API key: only its HMAC-SHA256 under the server secret is stored; `key_id` (public) finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # viewer, operator, admin, or the ingest scope
+    name: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(64))  # hex HMAC-SHA256(server secret, whole key)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

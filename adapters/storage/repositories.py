@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.storage.orm import (
     ActionLogRow,
     AlertRow,
+    ApiKeyRow,
     DeadLetterRow,
     DeployEventRow,
     DiagnosisRow,
     IncidentMetricsRow,
     IncidentRow,
+    NotificationLogRow,
     StreamAliasRow,
     TimelineEventRow,
 )
@@ -719,3 +721,105 @@ async def past_incidents(
         )
         latest = {d.incident_id: d for d in diagnoses.scalars()}  # ordered by id: the last one wins
     return [(incident, latest.get(incident.id)) for incident in incidents]
+
+
+# --- notifications ---------------------------------------------------------------------------------
+
+
+async def get_notification(session: AsyncSession, *, scope: str, key: str, channel: str) -> NotificationLogRow | None:
+    result = await session.execute(
+        select(NotificationLogRow).where(
+            NotificationLogRow.scope == scope, NotificationLogRow.key == key, NotificationLogRow.channel == channel
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def record_notification(
+    session: AsyncSession,
+    *,
+    scope: str,
+    workspace: str,
+    incident_id: int | None,
+    event: str,
+    key: str,
+    channel: str,
+    status: str,
+    at: datetime,
+    ref: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> NotificationLogRow:
+    """Insert or update the one row of (scope, key, channel); attempts counts sends and failures."""
+    row = await get_notification(session, scope=scope, key=key, channel=channel)
+    if row is None:
+        row = NotificationLogRow(
+            scope=scope,
+            workspace=workspace,
+            incident_id=incident_id,
+            event=event,
+            key=key,
+            channel=channel,
+            status=status,
+            ref=ref or {},
+            error=error,
+            attempts=0,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(row)
+    row.status = status
+    if ref is not None:
+        row.ref = ref
+    row.error = error
+    if status in ("sent", "failed"):
+        row.attempts = (row.attempts or 0) + 1
+    row.updated_at = at
+    await session.flush()
+    return row
+
+
+async def card_ref(session: AsyncSession, *, scope: str, channel: str) -> dict[str, Any] | None:
+    """The message later events update: the newest one sent on this channel that left a reference (a channel
+    returns one only when it created a card or thread, e.g. again after someone deleted the card)."""
+    result = await session.execute(
+        select(NotificationLogRow)
+        .where(
+            NotificationLogRow.scope == scope,
+            NotificationLogRow.channel == channel,
+            NotificationLogRow.status == "sent",
+        )
+        .order_by(NotificationLogRow.id.desc())
+    )
+    return next((row.ref for row in result.scalars() if row.ref), None)
+
+
+async def list_notifications(session: AsyncSession, *, incident_id: int) -> list[NotificationLogRow]:
+    result = await session.execute(
+        select(NotificationLogRow).where(NotificationLogRow.incident_id == incident_id).order_by(NotificationLogRow.id)
+    )
+    return list(result.scalars())
+
+
+# --- API keys --------------------------------------------------------------------------------------
+
+
+async def add_api_key(session: AsyncSession, *, row: ApiKeyRow) -> ApiKeyRow:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_api_key(session: AsyncSession, *, key_id: str) -> ApiKeyRow | None:
+    result = await session.execute(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+    return result.scalar_one_or_none()
+
+
+async def list_api_keys(session: AsyncSession, *, workspace: str) -> list[ApiKeyRow]:
+    result = await session.execute(select(ApiKeyRow).where(ApiKeyRow.workspace == workspace).order_by(ApiKeyRow.id))
+    return list(result.scalars())
+
+
+async def any_api_key(session: AsyncSession) -> bool:
+    """True once any key was ever created (revoked ones count: dev mode never comes back)."""
+    result = await session.execute(select(ApiKeyRow.id).limit(1))
+    return result.first() is not None

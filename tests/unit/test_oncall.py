@@ -16,16 +16,20 @@ from hypothesis import strategies as st
 from domain.oncall import (
     EscalationPolicy,
     OncallFile,
+    Person,
     Schedule,
+    display_name,
     due_steps,
     escalation_plan,
     format_duration,
     handoff_at,
+    handoff_horizon,
     local_instant,
     next_handoff,
     next_shift,
     next_wake,
     on_call,
+    override_of,
     page_targets,
     parse_duration,
     parse_handoff,
@@ -33,6 +37,7 @@ from domain.oncall import (
     rotation_slot,
     shifts,
     steps_to_page,
+    turn_first_start,
     who_is_on_call,
 )
 from domain.settings import CONFIG_DIR, ConfigError, load_yaml
@@ -827,3 +832,227 @@ def test_property_around_dst_changes_turns_tile_time_and_never_go_back(
     assert shift.slot is not None
     assert later.slot is not None
     assert later.slot >= shift.slot  # the rotation never steps back, even while the clock repeats an hour
+
+
+# --- issue 6: week boundaries, time zones and overrides, as the on-call API shows them -----------------
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+
+
+def weekly(zone_name: str, **kw: Any) -> Schedule:
+    """Weekly Monday 09:00 local handoffs; a, b, c from Monday 2026-01-05 (slot k belongs to "abc"[k % 3])."""
+    return schedule(timezone=zone_name, period=None, handoff="weekly on monday at 09:00", anchor="2026-01-05", **kw)
+
+
+@pytest.mark.parametrize("zone_name", ["Europe/Berlin", "America/New_York", "Australia/Sydney"])
+@pytest.mark.parametrize(
+    ("sunday", "before", "after"),
+    [
+        (date(2026, 1, 11), "a", "b"),  # slot 0 → 1
+        (date(2027, 1, 3), "a", "b"),  # Sunday of ISO week 53 of 2026 → Monday of week 1 of 2027: slot 51 → 52
+    ],
+)
+def test_sunday_night_is_not_a_handoff_monday_0900_is(zone_name: str, sunday: date, before: str, after: str) -> None:
+    tz = ZoneInfo(zone_name)
+    s = weekly(zone_name)
+    monday = sunday + D
+    sunday_2359 = datetime.combine(sunday, time(23, 59), tzinfo=tz)
+    midnight = datetime.combine(monday, time(0), tzinfo=tz)  # where an ISO week begins
+    monday_0859 = datetime.combine(monday, time(8, 59, 59, 999999), tzinfo=tz)
+    monday_0900 = datetime.combine(monday, time(9), tzinfo=tz)
+    late = on_call(s, sunday_2359)
+    assert late.person == before
+    assert on_call(s, midnight) == late
+    assert on_call(s, monday_0859) == late
+    assert late.ends_at == monday_0900.astimezone(UTC)
+    fresh = on_call(s, monday_0900)
+    assert fresh.person == after
+    assert late.slot is not None
+    assert fresh.slot == late.slot + 1
+    assert fresh.starts_at == monday_0900.astimezone(UTC)
+    assert who_is_on_call(OncallFile(schedules=[s]), sunday_2359) == [late]
+
+
+def test_the_week_53_handoff_in_utc_instants() -> None:
+    # 09:00 on Monday 2027-01-04 is 08:00Z in Berlin (CET) and 14:00Z in New York (EST), 22:00Z on the
+    # Sunday in Sydney (AEDT, +11): the UTC date of the handoff is not the local one.
+    for zone_name, instant in [
+        ("Europe/Berlin", utc(2027, 1, 4, 8)),
+        ("America/New_York", utc(2027, 1, 4, 14)),
+        ("Australia/Sydney", utc(2027, 1, 3, 22)),
+    ]:
+        s = weekly(zone_name)
+        assert handoff_at(s, 52) == instant
+        assert (on_call(s, instant - timedelta(seconds=1)).person, on_call(s, instant).person) == ("a", "b")
+        assert date(2026, 12, 28).isocalendar()[:2] == (2026, 53)
+
+
+@pytest.mark.parametrize(
+    ("zone_name", "inside", "starts", "ends", "length"),
+    [
+        # Northern hemisphere: clocks go forward in March, back in October/November.
+        ("Europe/Berlin", (2026, 3, 29, 12), utc(2026, 3, 23, 8), utc(2026, 3, 30, 7), 7 * D - H),
+        ("Europe/Berlin", (2026, 10, 25, 12), utc(2026, 10, 19, 7), utc(2026, 10, 26, 8), 7 * D + H),
+        ("America/New_York", (2026, 3, 8, 12), utc(2026, 3, 2, 14), utc(2026, 3, 9, 13), 7 * D - H),
+        ("America/New_York", (2026, 11, 1, 12), utc(2026, 10, 26, 13), utc(2026, 11, 2, 14), 7 * D + H),
+        # Southern hemisphere: Sydney goes back on April 5 and forward on October 4, 2026.
+        ("Australia/Sydney", (2026, 4, 5, 12), utc(2026, 3, 29, 22), utc(2026, 4, 5, 23), 7 * D + H),
+        ("Australia/Sydney", (2026, 10, 4, 12), utc(2026, 9, 27, 23), utc(2026, 10, 4, 22), 7 * D - H),
+    ],
+)
+def test_weekly_handoff_stays_at_0900_local_across_dst_in_both_hemispheres(
+    zone_name: str, inside: tuple[int, int, int, int], starts: datetime, ends: datetime, length: timedelta
+) -> None:
+    tz = ZoneInfo(zone_name)
+    s = weekly(zone_name)
+    shift = on_call(s, datetime(*inside, tzinfo=tz))
+    assert (shift.starts_at, shift.ends_at) == (starts, ends)
+    assert shift.ends_at - shift.starts_at == length
+    assert wall(shift.starts_at, tz).time() == wall(shift.ends_at, tz).time() == time(9)
+    year = shifts(s, utc(2026, 1, 5), utc(2027, 1, 4))
+    assert {(wall(x.starts_at, tz).weekday(), wall(x.starts_at, tz).time()) for x in year} == {(0, time(9))}
+    assert [x.slot for x in year] == list(range(year[0].slot or 0, (year[0].slot or 0) + len(year)))
+
+
+def test_daily_handoff_in_sydney_across_both_dst_changes() -> None:
+    s = schedule(timezone="Australia/Sydney", period=None, handoff="daily at 09:00", anchor="2026-01-01")
+    autumn = on_call(s, local(SYDNEY, 2026, 4, 5, 3))  # the repeated hour's second 02:xx is just before
+    assert (autumn.starts_at, autumn.ends_at) == (utc(2026, 4, 3, 22), utc(2026, 4, 4, 23))
+    assert autumn.ends_at - autumn.starts_at == 25 * H
+    spring = on_call(s, local(SYDNEY, 2026, 10, 4, 3))
+    assert (spring.starts_at, spring.ends_at) == (utc(2026, 10, 2, 23), utc(2026, 10, 3, 22))
+    assert spring.ends_at - spring.starts_at == 23 * H
+    # 08:59 and 09:00 local on the morning after each change: the handoff is at 09:00 on the new offset.
+    for day in [date(2026, 4, 5), date(2026, 10, 4)]:
+        morning = datetime.combine(day, time(9), tzinfo=SYDNEY)
+        assert on_call(s, morning - timedelta(minutes=1)).ends_at == morning.astimezone(UTC)
+        assert on_call(s, morning).starts_at == morning.astimezone(UTC)
+    days = shifts(s, local(SYDNEY, 2026, 1, 1, 9), local(SYDNEY, 2027, 1, 1, 9))
+    assert len(days) == 365
+    assert {wall(x.starts_at, SYDNEY).time() for x in days} == {time(9)}
+    assert {x.ends_at - x.starts_at for x in days} == {23 * H, D, 25 * H}
+    assert all(x.person == "abc"[(wall(x.starts_at, SYDNEY).date() - date(2026, 1, 1)).days % 3] for x in days)
+
+
+OVERRIDDEN = {
+    "name": "p",
+    "timezone": "Europe/Berlin",
+    "handoff": "weekly on monday at 09:00",
+    "anchor": "2026-01-05",
+    "members": ["a", "b", "c"],
+    "overrides": [
+        # Across Monday's handoff (which is the morning after the spring-forward night) ...
+        {"who": "x", "from": "2026-03-27T18:00", "to": "2026-03-30T12:00", "reason": "swap"},
+        # ... then the same person again, back to back, and someone else back to back after that.
+        {"who": "x", "from": "2026-03-30T12:00", "to": "2026-03-31T09:00"},
+        {"who": "y", "from": "2026-03-31T09:00", "to": "2026-04-01T09:00", "reason": "cover"},
+    ],
+}
+
+
+def test_overrides_spanning_a_handoff_and_back_to_back() -> None:
+    s = Schedule.model_validate(OVERRIDDEN)
+    # 18:00 CET = 17:00Z; 12:00 and 09:00 CEST = 10:00Z and 07:00Z.
+    x1 = (utc(2026, 3, 27, 17), utc(2026, 3, 30, 10))
+    x2 = (utc(2026, 3, 30, 10), utc(2026, 3, 31, 7))
+    y = (utc(2026, 3, 31, 7), utc(2026, 4, 1, 7))
+    week = shifts(s, utc(2026, 3, 23, 8), utc(2026, 4, 6, 8))
+    assert [(w.person, w.source, w.slot, w.starts_at, w.ends_at) for w in week] == [
+        ("c", "rotation", 11, utc(2026, 3, 23, 8), x1[0]),  # cut short by the override
+        ("x", "override", None, *x1),  # covers the 09:00 handoff (07:00Z, CEST since Sunday)
+        ("x", "override", None, *x2),
+        ("y", "override", None, *y),
+        ("a", "rotation", 12, y[1], utc(2026, 4, 6, 7)),  # the rest of a's turn
+        ("b", "rotation", 13, utc(2026, 4, 6, 7), utc(2026, 4, 13, 7)),
+    ]
+    assert all(p.ends_at == n.starts_at for p, n in pairwise(week))
+    # The handoff instant itself is inside the override: the rotation's a is not on call yet.
+    assert on_call(s, handoff_at(s, 12)).person == "x"
+    # Two back-to-back overrides of the same person: no handoff between them, the next one is to y.
+    change = next_handoff(s, utc(2026, 3, 28, 12))
+    assert change is not None
+    assert (change.at, change.outgoing.person, change.incoming.person) == (y[0], "x", "y")
+    after_y = next_handoff(s, y[0])
+    assert after_y is not None
+    assert (after_y.at, after_y.incoming.person, after_y.incoming.slot) == (y[1], "a", 12)
+
+
+@pytest.mark.parametrize(
+    ("at", "person", "source", "starts_at"),
+    [
+        (utc(2026, 3, 27, 16, 59, 59), "c", "rotation", utc(2026, 3, 23, 8)),
+        (utc(2026, 3, 27, 17), "x", "override", utc(2026, 3, 27, 17)),  # the override's first instant
+        (utc(2026, 3, 31, 7) - timedelta(microseconds=1), "x", "override", utc(2026, 3, 30, 10)),  # its last
+        (utc(2026, 3, 31, 7), "y", "override", utc(2026, 3, 31, 7)),
+        (utc(2026, 4, 1, 7) - timedelta(microseconds=1), "y", "override", utc(2026, 3, 31, 7)),
+        (utc(2026, 4, 1, 7), "a", "rotation", utc(2026, 4, 1, 7)),  # just after: back to the rotation
+    ],
+)
+def test_who_is_on_call_inside_an_override_and_just_after_it(
+    at: datetime, person: str, source: str, starts_at: datetime
+) -> None:
+    config = OncallFile.model_validate({"schedules": [OVERRIDDEN, {**OVERRIDDEN, "name": "q", "overrides": []}]})
+    now = who_is_on_call(config, at)
+    first = now[0]
+    assert (first.schedule, first.person, first.source, first.starts_at) == ("p", person, source, starts_at)
+    assert now[1].source == "rotation"  # the same rotation without overrides is untouched
+    assert now[1].person == "abc"[rotation_slot(config.schedule("q"), at) % 3]
+
+
+def test_view_helpers() -> None:
+    s = Schedule.model_validate(OVERRIDDEN)
+    covered = on_call(s, utc(2026, 3, 28))
+    made_by = override_of(s, covered)
+    assert made_by is not None
+    assert (made_by.who, made_by.reason, made_by.start) == ("x", "swap", utc(2026, 3, 27, 17))
+    assert override_of(s, on_call(s, utc(2026, 4, 2))) is None
+    # A turn's own person first goes on call at its handoff, or after the overrides that cover it.
+    assert turn_first_start(s, 11) == utc(2026, 3, 23, 8)
+    assert turn_first_start(s, 12) == utc(2026, 4, 1, 7)
+    whole = schedule(overrides=[{"who": "x", "from": "2026-01-12T09:00", "to": "2026-01-19T09:00"}])
+    assert turn_first_start(whole, 1) is None
+    assert turn_first_start(whole, 2) == utc(2026, 1, 19, 9)
+    people = {"a": Person(name="Ann A."), "b": Person(email="b@example.com")}
+    assert [display_name(people, w) for w in ["a", "b", "z"]] == ["Ann A.", "b", "z"]
+
+
+def test_handoff_horizon_keeps_a_one_person_rotation_cheap() -> None:
+    solo = schedule(members=["a"], period="1m", anchor="2026-01-01T00:00")
+    at = utc(2026, 3, 1)
+    assert handoff_horizon(solo, at) < timedelta(days=3)
+    assert next_handoff(solo, at, horizon=handoff_horizon(solo, at)) is None
+    # An override of someone else stretches the horizon to reach it.
+    covered = schedule(
+        members=["a"],
+        period="1m",
+        anchor="2026-01-01T00:00",
+        overrides=[{"who": "x", "from": "2026-03-05T00:00Z", "to": "2026-03-05T01:00Z"}],
+    )
+    change = next_handoff(covered, at, horizon=handoff_horizon(covered, at))
+    assert change is not None
+    assert (change.at, change.incoming.person) == (utc(2026, 3, 5), "x")
+    assert handoff_horizon(schedule(), at, limit=timedelta(days=10)) == timedelta(days=10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(s=schedules(), t=instants)
+def test_property_handoff_horizon_gives_the_same_next_handoff(s: Schedule, t: datetime) -> None:
+    assert next_handoff(s, t, horizon=handoff_horizon(s, t)) == next_handoff(s, t)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    where=st.sampled_from(NEAR_DST),
+    offset=st.integers(-6 * 3600, 3 * 3600),
+    period=st.sampled_from(["10m", "20m", "30m", "1h"]),
+    members=st.lists(st.sampled_from("abcdefgh"), min_size=2, max_size=8, unique=True),
+)
+def test_property_handoff_horizon_around_dst_gaps(
+    where: tuple[str, datetime], offset: int, period: str, members: list[str]
+) -> None:
+    # Short turns are where a spring-forward gap swallows whole turns (and members with them). Distinct
+    # members: a one-person rotation is covered above, and walking its year of 10-minute turns is slow.
+    zone_name, change = where
+    s = schedule(timezone=zone_name, period=period, anchor="2026-01-01T00:00", members=members)
+    t = change + timedelta(seconds=offset)
+    assert next_handoff(s, t, horizon=handoff_horizon(s, t)) == next_handoff(s, t)
