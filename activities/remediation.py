@@ -343,6 +343,8 @@ class PolicyActivities:
             if row is not None:
                 if inp.status in ("approved", "rejected", "expired"):
                     row.status = inp.status
+                if inp.status == "rejected":
+                    row.result = {**row.result, "rejected_by": inp.by}
                 names = [n for n in (row.approved_by or "").split(", ") if n]
                 if inp.status in ("approved", "approval") and inp.by not in names:
                     row.approved_by = ", ".join([*names, inp.by])

@@ -14,7 +14,9 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.diagnose import DiagnoseActivities
+from activities.digest import DigestActivities
 from activities.ingest import IngestActivities
+from activities.notify import NotifyActivities
 from activities.postmortem import PostmortemActivities
 from activities.remediation import PolicyActivities, RemediationActivities
 from adapters.actions import ActionProvider, checked_providers
@@ -22,8 +24,13 @@ from adapters.alert_sources import default_registry
 from adapters.context.base import Toolbox
 from adapters.llm.base import DiagnosisModel
 from adapters.logs import LogBackend, LogBackendError, build_log_backend
+from adapters.notify import checked_channels
+from adapters.notify.base import Channel
 from adapters.storage.db import Database
-from domain.settings import ConfigError, Settings
+from domain.routing import load_routing
+from domain.settings import ConfigError, Settings, WorkspaceDirectory
+from worker.schedules import ensure_digest_schedules
+from workflows.digest import DigestWorkflow
 from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger(__name__)
@@ -70,6 +77,7 @@ def build_worker(
     logs: LogBackend | None = None,
     models: Callable[[], DiagnosisModel] | None = None,
     providers: dict[str, ActionProvider] | None = None,
+    channels: dict[str, Channel] | None = None,
 ) -> Worker:
     """The incident worker: workflows plus activities bound to their adapters (tests may pass their own)."""
     ingest = IngestActivities(db=db, sources=default_registry(), settings=settings)
@@ -83,10 +91,12 @@ def build_worker(
     )
     remediation = RemediationActivities(db=db, providers=providers or {})
     policy = PolicyActivities(db=db, settings=settings)
+    notify = NotifyActivities(db=db, settings=settings, channels=channels or {})
+    digest = DigestActivities(db=db, settings=settings)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[IncidentWorkflow],
+        workflows=[IncidentWorkflow, DigestWorkflow],
         activities=[
             ingest.normalize_alert,
             ingest.record_incident,
@@ -101,6 +111,8 @@ def build_worker(
             policy.page_oncall,
             remediation.execute_action,
             postmortem.generate_postmortem,
+            notify.notify,
+            digest.build_digest,
         ],
     )
 
@@ -130,11 +142,29 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event) -> None:
         kubernetes = await checked_kubernetes(settings)
         providers = await checked_providers(settings)
         log.info("action providers: %s", ", ".join(providers) or "none (actions can only be proposed)")
+        routing = load_routing(settings.config_dir)
+        channels = await checked_channels(routing.channels)
+        log.info("notification channels: %s", ", ".join(channels) or "none (config/routing.yaml)")
         client = await wait_for_temporal(settings, within=120)
-        worker = build_worker(client, settings=settings, db=db, logs=logs, kubernetes=kubernetes, providers=providers)
+        workspaces = [w.name for w in WorkspaceDirectory(settings.config_dir).all()]
+        ensured = await ensure_digest_schedules(client, settings=settings, routing=routing, workspaces=workspaces)
+        log.info("digest schedules: %s", ", ".join(ensured) or "none (digest off or no digest channels)")
+        worker = build_worker(
+            client,
+            settings=settings,
+            db=db,
+            logs=logs,
+            kubernetes=kubernetes,
+            providers=providers,
+            channels=channels,
+        )
         log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
-        async with worker:
-            await stop.wait()
+        try:
+            async with worker:
+                await stop.wait()
+        finally:
+            for channel in channels.values():
+                await channel.aclose()
     finally:
         await db.dispose()
 

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         StartIncidentInput,
         UpdateIncidentStatusInput,
     )
+    from domain.notify import NotifyEvent, NotifyInput, NotifyResult
 
 WORKSPACE = SearchAttributeKey.for_keyword("Workspace")
 SERVICE = SearchAttributeKey.for_keyword("Service")
@@ -86,6 +87,20 @@ DIAGNOSIS_HEARTBEAT = timedelta(seconds=60)
 DIAGNOSIS_PATCH = "diagnosis-v1"
 # ... and before remediation (policy, approvals, execution) and the escalation ladder existed.
 REMEDIATION_PATCH = "remediation-v1"
+
+# ... and before notifications existed.
+NOTIFY_PATCH = "notify-v1"
+
+# Notifications: retried for about two hours (Retry-After honoured), then given up with a warning; a
+# channel outage never blocks the incident because notices are sent by a separate task, in order.
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=30,
+    non_retryable_error_types=["ValidationError"],
+)
+NOTIFY_TIMEOUT = timedelta(minutes=2)
 
 # Provider calls: outages retried with the vendor's Retry-After; a refusal is final. The activity is
 # exactly-once by itself (intent row + provider-side key), so retrying it is always safe.
@@ -130,6 +145,9 @@ class IncidentWorkflow:
         self._paged: list[int] = list(carry.paged_levels)
         self._diagnoses = carry.diagnoses
         self._diagnosis: DiagnosisResult | None = carry.diagnosis
+        self._notices: list[NotifyInput] = [NotifyInput.model_validate(n) for n in carry.notices]
+        self._notify = False  # set by run() once the incident is open (patch-guarded)
+        self._notifier: asyncio.Task[None] | None = None
 
     # --- handlers -------------------------------------------------------------------------------
 
@@ -161,6 +179,15 @@ class IncidentWorkflow:
             self._ready.append(pending.action_id)
             verdict = "approved"
         await self._record_verdict(pending, "approved" if verdict == "approved" else "approval", inp.by, inp.reason)
+        status = "approved" if verdict == "approved" else "approval"
+        key = "approved" if verdict == "approved" else f"approval:{inp.by}"
+        self._announce(
+            NotifyEvent.action_verdict,
+            f"action:{pending.action_id}:{key}",
+            action_id=pending.action_id,
+            verdict=status,
+            by=inp.by,
+        )
         return ApprovalVerdict(action_id=inp.action_id, verdict=verdict, approvers=list(pending.approvers))
 
     @approve.validator
@@ -177,6 +204,13 @@ class IncidentWorkflow:
         pending = self._actions[inp.action_id]
         pending.status = "rejected"
         await self._record_verdict(pending, "rejected", inp.by, inp.reason)
+        self._announce(
+            NotifyEvent.action_verdict,
+            f"action:{pending.action_id}:rejected",
+            action_id=pending.action_id,
+            verdict="rejected",
+            by=inp.by,
+        )
         return ApprovalVerdict(action_id=inp.action_id, verdict="rejected", approvers=list(pending.approvers))
 
     @reject.validator
@@ -258,6 +292,10 @@ class IncidentWorkflow:
             return IncidentResult(outcome=outcome, incident_id=merged_into, alert_count=0)
         assert self._incident is not None
         self._streams.setdefault(self._stream_key, Lifecycle.firing)
+        self._notify = workflow.patched(NOTIFY_PATCH)
+        if self._notices:
+            self._start_notifier()  # carried over a continue-as-new
+        self._announce(NotifyEvent.opened, "opened")
         remediation = workflow.patched(REMEDIATION_PATCH)
         if remediation:
             self._escalation = asyncio.create_task(self._escalate())
@@ -279,11 +317,15 @@ class IncidentWorkflow:
             if self._ack_request is not None and self._status is IncidentStatus.open:
                 await self._set_status(IncidentStatus.acknowledged, self._ack_request.by, "")
                 self._acknowledged_by = self._ack_request.by
+                self._announce(NotifyEvent.acknowledged, "acknowledged")
             if self._resolve_request is not None:
                 await self._set_status(IncidentStatus.resolved, self._resolve_request.by, self._resolve_request.reason)
                 self._resolved_by = self._resolve_request.by
+                self._announce(NotifyEvent.resolved, "resolved")
             elif workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # Unsent notices travel in the carry; the one in flight may go again, which the notify
+                # activity's per-channel log turns into a no-op.
                 workflow.continue_as_new(
                     StartIncidentInput(workspace=self._workspace, stream_key=self._stream_key, carry=self._carry())
                 )
@@ -298,6 +340,9 @@ class IncidentWorkflow:
             retry_policy=STORAGE_RETRY,
         )
         self._postmortem_written = True
+        self._announce(NotifyEvent.postmortem, "postmortem")
+        # Every notice goes out (or is given up after its retries) before the run ends.
+        await workflow.wait_condition(lambda: not self._notices)
         await self._after_close()
         return IncidentResult(
             outcome=RunOutcome.resolved, incident_id=self._incident.incident_id, alert_count=self._alert_count
@@ -371,6 +416,7 @@ class IncidentWorkflow:
                 heartbeat_timeout=DIAGNOSIS_HEARTBEAT,
                 retry_policy=DIAGNOSIS_RETRY,
             )
+            self._announce(NotifyEvent.diagnosed, f"diagnosis:{self._diagnoses}")
         except ActivityError as exc:
             cause = exc.cause if exc.cause is not None else exc
             workflow.logger.warning("diagnosis of incident %s failed: %s", self._incident.incident_id, cause)
@@ -421,6 +467,7 @@ class IncidentWorkflow:
         if verdict.decision == "require_approval":
             proposed.status = "pending_approval"
             proposed.expires_at = workflow.now() + timedelta(seconds=verdict.approval_timeout_seconds)
+            self._announce(NotifyEvent.action_proposed, f"action:{action_id}:proposed", action_id=action_id)
         elif verdict.decision in ("dry_run_only", "auto_execute"):
             await self._execute(proposed, dry_run=verdict.decision == "dry_run_only")
         return proposed
@@ -457,6 +504,12 @@ class IncidentWorkflow:
             cause = exc.cause if exc.cause is not None else exc
             proposed.status = "failed"
             proposed.result = ActionResult(action_id=proposed.action_id, status="failed", detail=str(cause))
+        self._announce(
+            NotifyEvent.action_verdict,
+            f"action:{proposed.action_id}:{proposed.status}",
+            action_id=proposed.action_id,
+            verdict=proposed.status,
+        )
 
     async def _expire_approvals(self) -> None:
         now = workflow.now()
@@ -464,6 +517,13 @@ class IncidentWorkflow:
             if pending.expires_at is not None and now >= pending.expires_at:
                 pending.status = "expired"  # an approval not given in time is a rejection
                 await self._record_verdict(pending, "expired", "aisre", "the approval window closed")
+                self._announce(
+                    NotifyEvent.action_verdict,
+                    f"action:{pending.action_id}:expired",
+                    action_id=pending.action_id,
+                    verdict="expired",
+                    by="aisre",
+                )
 
     async def _record_verdict(self, proposed: ProposedAction, status: str, by: str, reason: str) -> None:
         assert self._incident is not None
@@ -527,6 +587,7 @@ class IncidentWorkflow:
                 retry_policy=STORAGE_RETRY,
             )
             self._paged.append(step.level)
+            self._announce(NotifyEvent.escalated, f"page:L{step.level}", level=step.level)
 
     async def _forward_to_survivor(self, target: str, batch: AlertSignal, index: int) -> None:
         """Dedup merged this stream into another incident: hand it everything this run received.
@@ -631,6 +692,54 @@ class IncidentWorkflow:
 
     # --- helpers --------------------------------------------------------------------------------
 
+    def _announce(
+        self,
+        event: NotifyEvent,
+        key: str,
+        *,
+        action_id: str | None = None,
+        level: int | None = None,
+        verdict: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        """Queue a notice; one task sends them in order, so a slow channel never holds up the incident."""
+        if not self._notify or self._incident is None:
+            return
+        self._notices.append(
+            NotifyInput(
+                event=event,
+                workspace=self._workspace,
+                key=key,
+                at=workflow.now(),
+                incident_id=self._incident.incident_id,
+                action_id=action_id,
+                verdict=verdict,
+                by=by,
+                level=level,
+            )
+        )
+        self._start_notifier()
+
+    def _start_notifier(self) -> None:
+        if self._notifier is None or self._notifier.done():
+            self._notifier = asyncio.create_task(self._send_notices())
+
+    async def _send_notices(self) -> None:
+        while self._notices:
+            notice = self._notices[0]
+            try:
+                await workflow.execute_activity(
+                    "notify",
+                    notice,
+                    result_type=NotifyResult,
+                    start_to_close_timeout=NOTIFY_TIMEOUT,
+                    retry_policy=NOTIFY_RETRY,
+                )
+            except ActivityError as exc:
+                cause = exc.cause if exc.cause is not None else exc
+                workflow.logger.warning("notification %s gave up: %s", notice.key, cause)
+            self._notices.pop(0)
+
     async def _attach(self, ids: list[int], lifecycle: Lifecycle, *, late: bool) -> None:
         assert self._incident is not None
         result = await workflow.execute_activity(
@@ -698,4 +807,5 @@ class IncidentWorkflow:
             diagnosis=self._diagnosis,
             actions=list(self._actions.values()),
             paged_levels=list(self._paged),
+            notices=list(self._notices),
         )

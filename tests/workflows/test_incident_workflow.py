@@ -55,6 +55,7 @@ from domain.models import (
     StartIncidentInput,
     UpdateIncidentStatusInput,
 )
+from domain.notify import NotifyInput, NotifyResult
 from tests.helpers import poll
 from workflows.incident import IncidentWorkflow
 
@@ -78,6 +79,7 @@ class FakeStore:
         approvers_needed: int = 1,
         approval_timeout: int = 3600,
         ladder: list[tuple[int, timedelta]] | None = None,
+        notify_fails: bool = False,
     ) -> None:
         self.bad_ids = bad_ids or set()
         self.suggested = suggested or []
@@ -98,6 +100,8 @@ class FakeStore:
         self.postmortems: list[int] = []
         self.incidents = 0
         self.previous: list[int | None] = []
+        self.notices: list[NotifyInput] = []
+        self.notify_fails = notify_fails
 
     def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="normalize_alert")
@@ -188,7 +192,15 @@ class FakeStore:
             self.postmortems.append(inp.incident_id)
             return PostmortemResult(incident_id=inp.incident_id, characters=10)
 
+        @activity.defn(name="notify")
+        async def notify(inp: NotifyInput) -> NotifyResult:
+            self.notices.append(inp)
+            if self.notify_fails:
+                raise ApplicationError("slack is down for good", non_retryable=True)
+            return NotifyResult(sent=["slack"])
+
         return [
+            notify,
             normalize_alert,
             record_incident,
             attach_alerts,

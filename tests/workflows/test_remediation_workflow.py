@@ -167,3 +167,43 @@ async def test_rejection_and_an_operator_proposal_go_through_policy(env: Workflo
         await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="oncall"))
         await handle.result()
     assert ("rejected", "carol") in store.verdicts
+
+
+async def test_every_step_is_announced_once_in_order(env: WorkflowEnvironment) -> None:
+    store = FakeStore(suggested=[SCALE], ladder=LADDER[:2], approval_timeout=4 * 3600)
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await start(env, queue)
+        action_id = await poll(lambda: pending_action(handle))
+        await env.sleep(timedelta(minutes=16))
+        await poll(lambda: len(store.pages) == 2)
+        await handle.execute_update("approve", approval(action_id, by="alice"), result_type=ApprovalVerdict)
+        await poll(lambda: bool(store.executed))
+        await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="oncall"))
+        await handle.result()
+    keys = [n.key for n in store.notices]
+    assert keys[:3] == ["opened", "diagnosis:1", f"action:{action_id}:proposed"]
+    assert keys.index("page:L1") < keys.index("page:L2") < keys.index(f"action:{action_id}:approved")
+    assert keys.index(f"action:{action_id}:approved") < keys.index(f"action:{action_id}:succeeded")
+    assert keys[-2:] == ["resolved", "postmortem"]
+    assert len(keys) == len(set(keys))  # no event announced twice
+    page = next(n for n in store.notices if n.key == "page:L2")
+    assert page.level == 2
+    assert page.incident_id == 101
+    verdict = next(n for n in store.notices if n.key.endswith(":approved"))
+    assert verdict.action_id == action_id
+
+
+async def test_a_channel_that_never_works_does_not_block_the_incident(env: WorkflowEnvironment) -> None:
+    store = FakeStore(suggested=[SCALE], approval_timeout=4 * 3600, notify_fails=True)
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await start(env, queue)
+        action_id = await poll(lambda: pending_action(handle))
+        await handle.execute_update("approve", approval(action_id), result_type=ApprovalVerdict)
+        await poll(lambda: bool(store.executed))
+        await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="oncall"))
+        result = await handle.result()
+    assert result.outcome.value == "resolved"
+    assert store.postmortems == [101]
+    assert [n.key for n in store.notices][-1] == "postmortem"  # every notice was tried, none held the run
