@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from temporalio.client import Client
 
 from adapters.storage.db import Database
+from api.auth import KeyStore, Principal
 from api.ingest import IngestService, TemporalGate
+from api.ratelimit import RateLimiter
 from domain.settings import Settings, WorkspaceDirectory
 
 
@@ -22,6 +24,9 @@ class AppState:
     temporal: TemporalGate
     ingest: IngestService
     workspaces: WorkspaceDirectory
+    keys: KeyStore
+    limiter: RateLimiter
+    dev_mode_allowed: bool  # bound to loopback: without any key, requests act as the default workspace's admin
 
 
 def _state(request: Request) -> AppState:
@@ -45,10 +50,30 @@ async def _temporal(state: Annotated[AppState, Depends(_state)]) -> Client:
     return await state.temporal.client()
 
 
-def _workspace(state: Annotated[AppState, Depends(_state)]) -> str:
-    # Until API keys exist every request acts in the default workspace (dev mode, loopback only).
-    return state.settings.default_workspace
+def _principal(request: Request) -> Principal:
+    # Set by api.access.AccessMiddleware for every route that needs a key (or dev mode).
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise RuntimeError(f"{request.method} {request.url.path} uses the caller's identity but is not authenticated")
+    return principal
 
+
+def acting_as(principal: Principal, claimed: str) -> str:
+    """Who an action is recorded as: the key's name; the body's `by` only in dev mode (there is no key).
+
+    Trusting a claimed name would let one key approve twice as two people.
+    """
+    return claimed if principal.dev else principal.actor
+
+
+def _workspace(principal: Annotated[Principal, Depends(_principal)]) -> str:
+    # The key's workspace, never a parameter: a caller cannot even name another tenant's data.
+    return principal.workspace
+
+
+# Database ids are 64-bit: a larger number in a path is "no such thing" (422), never a driver overflow (500).
+MAX_ID = 2**63 - 1
+DbId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 StateDep = Annotated[AppState, Depends(_state)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -56,3 +81,4 @@ DbDep = Annotated[Database, Depends(_db)]
 IngestDep = Annotated[IngestService, Depends(_ingest)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 WorkspaceDep = Annotated[str, Depends(_workspace)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]

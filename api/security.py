@@ -1,10 +1,12 @@
-"""Request hardening shared by every route: body size limit and webhook signatures."""
+"""Request hardening shared by every route: body size and JSON depth limits, security headers, webhook
+signatures. (Who may call what is api/access.py; API keys are api/auth.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping, Sequence
 
 from pydantic import SecretStr
@@ -27,10 +29,10 @@ class BodyLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _reject(send, 400, "invalid Content-Length header")
+                    await reject(send, 400, "invalid Content-Length header")
                     return
                 if declared > self.max_bytes:
-                    await _reject(send, 413, self._too_large())
+                    await reject(send, 413, self._too_large())
                     return
         received = 0
         started = False
@@ -54,7 +56,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _reject(send, 413, self._too_large())
+                await reject(send, 413, self._too_large())
 
     def _too_large(self) -> str:
         return f"request body larger than the limit of {self.max_bytes} bytes"
@@ -64,16 +66,124 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _reject(send: Send, status: int, detail: str) -> None:
+async def reject(send: Send, status: int, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+    """Answer from middleware with a JSON error ({"detail": ...}) before any route runs."""
     body = json.dumps({"detail": detail}).encode()
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when JSON nests deeper than `limit` (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # cannot nest deeper than it has brackets: the common case costs two C scans
+    depth = 0
+    for token in _JSON_TOKENS.finditer(body):
+        char = token.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+class JsonDepthMiddleware:
+    """Refuse JSON bodies nested deeper than `max_depth` with 422 before a parser recurses into them."""
+
+    def __init__(self, app: ASGIApp, *, max_depth: int) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        # The body size is already bounded by BodyLimitMiddleware, so buffering it is safe.
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if json_depth_exceeds(body, self.max_depth):
+            await reject(send, 422, f"JSON nested deeper than {self.max_depth} levels")
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    async def receive() -> Message:
+        if messages:
+            return messages.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+# JSON answers must never be rendered as a page; the API docs pages load Swagger UI/ReDoc from jsDelivr.
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "worker-src blob:; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"no-referrer",
+    b"cross-origin-opener-policy": b"same-origin",
+    b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Add the usual browser hardening headers (and a CSP fitting the content type) to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)
+                extra = dict(SECURITY_HEADERS)
+                extra[b"content-security-policy"] = (_DOCS_CSP if html else _API_CSP).encode()
+                if scope.get("scheme") == "https":
+                    extra[b"strict-transport-security"] = b"max-age=31536000; includeSubDomains"
+                headers.extend((k, v) for k, v in extra.items() if k not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 # --- webhook signatures -------------------------------------------------------------------------
@@ -139,3 +249,31 @@ def verify_webhook_signature(
     # Compare every pair in constant time; any match passes (old and new secret during rotation).
     if not any(hmac.compare_digest(o.lower().encode(), e.encode()) for o in offered for e in expected):
         raise SignatureError(f"{source} webhook signature does not match the workspace's secret")
+
+
+# --- Slack request signatures --------------------------------------------------------------------
+
+SLACK_SIGNATURE_HEADER = "x-slack-signature"
+SLACK_TIMESTAMP_HEADER = "x-slack-request-timestamp"
+
+
+def verify_slack_signature(*, body: bytes, headers: Mapping[str, str], secret: SecretStr, now: float) -> None:
+    """Slack's v0 scheme: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<timestamp>:<raw body>">`.
+
+    Checked over the raw bytes before anything parses them; a timestamp more than five minutes from now
+    is refused (a captured request cannot be replayed later).
+    """
+    signature = headers.get(SLACK_SIGNATURE_HEADER)
+    stamp = headers.get(SLACK_TIMESTAMP_HEADER)
+    if not signature or not stamp:
+        raise SignatureError("missing X-Slack-Signature or X-Slack-Request-Timestamp")
+    try:
+        age = now - int(stamp)
+    except ValueError:
+        raise SignatureError("X-Slack-Request-Timestamp is not a number of seconds") from None
+    if abs(age) > MAX_SIGNATURE_AGE_SECONDS:
+        raise SignatureError(f"X-Slack-Request-Timestamp is {age:.0f}s away from now (limit 300s): replayed?")
+    base = b"v0:" + stamp.encode("ascii", "replace") + b":" + body
+    expected = "v0=" + _hex_hmac(secret, base)
+    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
+        raise SignatureError("X-Slack-Signature does not match the signing secret")

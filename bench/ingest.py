@@ -161,6 +161,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     break
                 await asyncio.sleep(0.25)
 
+            # The same storm with an API key (dev mode ends): key lookup, HMAC check and rate limiting included.
+            created = subprocess.run(  # noqa: ASYNC221 - the CLI prints the key once; a second is fine here
+                [sys.executable, "-m", "cli.main", "keys", "create", "--workspace", "default", "--role", "ingest"],
+                cwd=ROOT, env={**env, "AI_SRE_DATA_DIR": str(data / "data")}, capture_output=True, text=True,
+                check=True,
+            )  # fmt: skip
+            keyed = {"X-API-Key": created.stdout.strip()}
+            keyed_bodies = [_payload(f"keyed-{i % args.streams}") for i in range(args.deliveries)]
+            keyed_storm = await _rate(
+                http,
+                args.deliveries,
+                args.concurrency,
+                lambda h, i: h.post("/webhook/alertmanager", content=keyed_bodies[i], headers=keyed),
+            )
+
         client = await Client.connect(f"127.0.0.1:{temporal_port}")
         signals = 0
         for i in range(args.streams):
@@ -181,6 +196,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "baseline_health_rps": round(baseline, 1),
         "storm_deliveries_per_s": round(storm, 1),
         "storm_to_baseline_ratio": round(storm / baseline, 3),
+        "keyed_storm_deliveries_per_s": round(keyed_storm, 1),
+        "keyed_to_dev_mode_ratio": round(keyed_storm / storm, 3),
         "deliveries": args.deliveries,
         "streams": args.streams,
         "concurrency": args.concurrency,

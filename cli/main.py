@@ -20,7 +20,7 @@ from domain.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="AI-SRE: alerts in, durable incident workflows out.", no_args_is_help=True, add_completion=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error = one line, whatever the terminal width
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -36,11 +36,14 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
+    from domain import redaction
+
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redaction.install(settings)  # secrets, API keys and tokens never reach the log, whoever logs them
 
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory [env AI_SRE_DATA_DIR]")]
@@ -121,6 +124,7 @@ def api(
 
     settings = _settings(api_host=host, api_port=port)
     _logging(settings)
+    _refuse_open_dev_mode(settings)
     try:
         application = create_app(settings)
     except ConfigError as exc:
@@ -130,6 +134,9 @@ def api(
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        # Our logging (with the secret-redacting filter) for uvicorn's loggers too: access lines carry
+        # query strings, and a webhook sender may put its key there.
+        log_config=None,
         timeout_graceful_shutdown=10,
         # Longer than the usual load-balancer/webhook-client idle timeout (60 s): a server closing a kept-alive
         # connection just as a sender reuses it makes that sender's POST fail with a connection reset.
@@ -160,6 +167,31 @@ def worker() -> None:
         _fail(str(exc), code=2)
 
 
+def _refuse_open_dev_mode(settings: Settings) -> None:
+    """Without API keys every caller is admin: allowed on loopback only (the API checks again at start)."""
+    from adapters.storage import repositories as repo
+    from adapters.storage.db import Database
+    from api.auth import is_loopback
+
+    if is_loopback(settings.api_host):
+        return
+
+    async def keys_exist() -> bool:
+        db = Database(settings.resolved_database_url())
+        try:
+            await db.migrate()
+            async with db.session() as session:
+                return await repo.any_api_key(session)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(keys_exist()):
+        _fail(
+            f"refusing to serve on {settings.api_host} without API keys: anyone who can reach it would act as "
+            "admin. Create a key first (aisre keys create --workspace default --role admin), or bind to 127.0.0.1"
+        )
+
+
 def _migrate(settings: Settings) -> None:
     from adapters.storage.db import Database
 
@@ -186,6 +218,9 @@ def fire(
     resolve: Annotated[bool, typer.Option("--resolve", help="Send the resolved version of the sample")] = False,
     service: Annotated[str, typer.Option(help="Service label of the sample alert")] = "checkout",
     api_url: Annotated[str | None, typer.Option("--api", help="API base URL [env AI_SRE_API_URL]")] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="AISRE_API_KEY", help="Key with the ingest scope or more")
+    ] = None,
 ) -> None:
     """POST the built-in sample alert (Alertmanager format) to the running API."""
     from cli.samples import alertmanager_sample, demo_log_lines
@@ -202,7 +237,7 @@ def fire(
         with target.open("a", encoding="utf-8") as handle:
             handle.write("\n".join(demo_log_lines(now=datetime.now(UTC), service=service)) + "\n")
     try:
-        response = httpx.post(url, json=body, timeout=30)
+        response = httpx.post(url, json=body, timeout=30, headers={"X-API-Key": api_key} if api_key else None)
     except httpx.HTTPError as exc:
         _fail(f"cannot reach the API at {url}: {exc}. Is `aisre up` running?", code=1)
     if response.status_code >= 400:
@@ -336,6 +371,105 @@ def eval_cases(
         console.print(f"accuracy: {report.passed}/{report.total} = [bold]{report.accuracy:.1%}[/]")
     if report.accuracy < min_accuracy:
         raise typer.Exit(1)
+
+
+keys_app = typer.Typer(help="API keys: create (printed once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _db_call(settings: Settings, work: Any) -> Any:
+    from adapters.storage.db import Database
+
+    async def run() -> Any:
+        db = Database(settings.resolved_database_url())
+        try:
+            await db.migrate()
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    workspace: Annotated[str, typer.Option("--workspace", help="Workspace from config/workspaces.yaml")],
+    role: Annotated[str, typer.Option("--role", help="viewer, operator, admin, or ingest (webhook senders)")],
+    name: Annotated[str, typer.Option("--name", help="Who or what uses it (shown in audits)")] = "cli",
+    expires_days: Annotated[int | None, typer.Option("--expires-days", min=1, max=3650)] = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from datetime import timedelta
+
+    from api.auth import KEY_ROLES, create_key, server_secret
+    from domain.settings import WorkspaceDirectory
+
+    settings = _settings()
+    if role not in KEY_ROLES:
+        _fail(f"unknown role {role!r}: choose one of {', '.join(KEY_ROLES)}")
+    try:
+        known = WorkspaceDirectory(settings.config_dir).known(workspace)
+        secret = server_secret(settings)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if not known:
+        _fail(f"unknown workspace {workspace!r}: add it to {settings.config_dir / 'workspaces.yaml'} first")
+
+    async def work(db: Any) -> Any:
+        return await create_key(
+            db,
+            secret=secret,
+            workspace=workspace,
+            role=role,
+            name=name,
+            created_by="cli",
+            expires_in=timedelta(days=expires_days) if expires_days else None,
+        )
+
+    new = _db_call(settings, work)
+    err.print(f"key {new.row.key_id} ({role} in {workspace}); it is shown once, store it now:")
+    print(new.key.get_secret_value())
+
+
+@keys_app.command("list")
+def keys_list(workspace: Annotated[str, typer.Option("--workspace")]) -> None:
+    """List a workspace's keys (ids, roles, last use; never the keys)."""
+    from rich.table import Table
+
+    from adapters.storage import repositories as repo
+
+    settings = _settings()
+
+    async def work(db: Any) -> Any:
+        async with db.session() as session:
+            return await repo.list_api_keys(session, workspace=workspace)
+
+    table = Table("key id", "role", "name", "created", "last used", "revoked")
+    for row in _db_call(settings, work):
+        table.add_row(
+            row.key_id,
+            row.role,
+            row.name,
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "-",
+            f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "-",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (second part of the key)")]) -> None:
+    """Revoke a key at once (API replicas notice within seconds)."""
+    from api.auth import revoke_key
+
+    settings = _settings()
+
+    async def work(db: Any) -> bool:
+        return await revoke_key(db, key_id=key_id, workspace=None)
+
+    if not _db_call(settings, work):
+        _fail(f"no key {key_id}")
+    console.print(f"key {key_id} revoked")
 
 
 def main() -> None:

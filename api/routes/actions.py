@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.storage import repositories as repo
 from adapters.storage.orm import ActionLogRow, IncidentRow
-from api.deps import DbDep, StateDep, WorkspaceDep
+from api.deps import MAX_ID, DbDep, DbId, PrincipalDep, StateDep, WorkspaceDep, acting_as
 from api.errors import Conflict
 from api.ingest import IngestError
 from api.routes.incidents import load_incident
@@ -23,9 +23,6 @@ from domain.settings import ConfigError
 from domain.slo import load_slos
 
 router = APIRouter(tags=["actions"])
-
-# Until API keys exist (the security issue) the caller is the dev-mode user: loopback only, admin role.
-DEV_ROLE = Role.admin
 
 _ACTION = TypeAdapter(ActionParams)
 
@@ -68,14 +65,14 @@ class VerdictIn(BaseModel):
 
 
 class ExecuteIn(BaseModel):
-    incident_id: int
+    incident_id: int = Field(ge=1, le=MAX_ID)
     action: ActionParams
     by: str = Field(default="api", max_length=255)
     reason: str = Field(default="", max_length=2000)
 
 
 @router.get("/incidents/{incident_id}/actions")
-async def list_actions(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> list[ActionLogOut]:
+async def list_actions(incident_id: DbId, db: DbDep, workspace: WorkspaceDep) -> list[ActionLogOut]:
     """Every action of the incident: the policy decision with each rule's vote, the dry-run diff,
     who approved, and the result."""
     incident = await load_incident(db, workspace, incident_id)
@@ -105,18 +102,24 @@ async def _update(state: StateDep, row: IncidentRow, name: str, arg: BaseModel, 
     responses={409: {"description": "Refused: not pending, expired, wrong workspace or role, same approver twice"}},
 )
 async def approve(
-    incident_id: int,
+    incident_id: DbId,
     action_id: str,
     db: DbDep,
     workspace: WorkspaceDep,
     state: StateDep,
+    principal: PrincipalDep,
     body: Annotated[VerdictIn | None, Body()] = None,
 ) -> ApprovalVerdict:
     """Approve a pending action; the answer is the workflow's verdict (approved, or awaiting a second approver)."""
     body = body or VerdictIn()
     row = await load_incident(db, workspace, incident_id)
     arg = ApprovalInput(
-        action_id=action_id, by=body.by, role=DEV_ROLE, workspace=workspace, incident_id=row.id, reason=body.reason
+        action_id=action_id,
+        by=acting_as(principal, body.by),
+        role=Role(principal.role),
+        workspace=workspace,
+        incident_id=row.id,
+        reason=body.reason,
     )
     verdict: ApprovalVerdict = await _update(state, row, "approve", arg, ApprovalVerdict)
     return verdict
@@ -124,28 +127,42 @@ async def approve(
 
 @router.post("/incidents/{incident_id}/actions/{action_id}/reject", responses={409: {"description": "Refused"}})
 async def reject(
-    incident_id: int,
+    incident_id: DbId,
     action_id: str,
     db: DbDep,
     workspace: WorkspaceDep,
     state: StateDep,
+    principal: PrincipalDep,
     body: Annotated[VerdictIn | None, Body()] = None,
 ) -> ApprovalVerdict:
     """Reject a pending action: it never runs."""
     body = body or VerdictIn()
     row = await load_incident(db, workspace, incident_id)
     arg = ApprovalInput(
-        action_id=action_id, by=body.by, role=DEV_ROLE, workspace=workspace, incident_id=row.id, reason=body.reason
+        action_id=action_id,
+        by=acting_as(principal, body.by),
+        role=Role(principal.role),
+        workspace=workspace,
+        incident_id=row.id,
+        reason=body.reason,
     )
     verdict: ApprovalVerdict = await _update(state, row, "reject", arg, ApprovalVerdict)
     return verdict
 
 
 @router.post("/actions/execute", status_code=status.HTTP_202_ACCEPTED, responses={409: {"description": "Refused"}})
-async def execute(body: ExecuteIn, db: DbDep, workspace: WorkspaceDep, state: StateDep) -> ProposedAction:
+async def execute(
+    body: ExecuteIn, db: DbDep, workspace: WorkspaceDep, state: StateDep, principal: PrincipalDep
+) -> ProposedAction:
     """Propose an action on an incident: it goes through policy and the workflow like any other."""
     row = await load_incident(db, workspace, body.incident_id)
-    arg = ProposeActionInput(action=body.action, by=body.by, role=DEV_ROLE, workspace=workspace, reason=body.reason)
+    arg = ProposeActionInput(
+        action=body.action,
+        by=acting_as(principal, body.by),
+        role=Role(principal.role),
+        workspace=workspace,
+        reason=body.reason,
+    )
     proposed: ProposedAction = await _update(state, row, "propose_action", arg, ProposedAction)
     return proposed
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from adapters.storage import repositories as repo
 from adapters.storage.orm import DeadLetterRow
-from api.deps import DbDep, IngestDep, WorkspaceDep
+from api.deps import DbDep, DbId, IngestDep, WorkspaceDep
 from api.errors import NotFound
 from api.ingest import workflow_id_for
 
@@ -75,7 +75,7 @@ async def list_dead_letters(
 
 
 @router.get("/{dead_letter_id}")
-async def get_dead_letter(dead_letter_id: int, db: DbDep, workspace: WorkspaceDep) -> DeadLetterOut:
+async def get_dead_letter(dead_letter_id: DbId, db: DbDep, workspace: WorkspaceDep) -> DeadLetterOut:
     """One dead letter with its raw body and the reason it could not be normalized."""
     async with db.session() as session:
         row = await repo.get_dead_letter(session, dead_letter_id=dead_letter_id, workspace=workspace)
@@ -94,7 +94,7 @@ async def get_dead_letter(dead_letter_id: int, db: DbDep, workspace: WorkspaceDe
         503: {"description": "Temporal unavailable: the dead letter stays redrivable"},
     },
 )
-async def redrive(dead_letter_id: int, ingest: IngestDep, workspace: WorkspaceDep) -> RedriveOut:
+async def redrive(dead_letter_id: DbId, ingest: IngestDep, workspace: WorkspaceDep) -> RedriveOut:
     """Ingest the stored body again with the workspace's current sources and mapping."""
     result = await ingest.redrive(workspace=workspace, dead_letter_id=dead_letter_id)
     d = result.delivery

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from adapters.storage import repositories as repo
 from adapters.storage.orm import DiagnosisRow
-from api.deps import DbDep, StateDep, WorkspaceDep
+from api.deps import DbDep, DbId, PrincipalDep, StateDep, WorkspaceDep, acting_as
 from api.errors import Conflict, NotFound
 from api.routes.incidents import CommandAccepted, load_incident, signal_incident
 from domain.diagnosis import Diagnosis, ToolResult
@@ -63,7 +63,7 @@ class DiagnoseIn(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
-async def _diagnosis(db: DbDep, workspace: str, incident_id: int, diagnosis_id: int) -> DiagnosisRow:
+async def _diagnosis(db: DbDep, workspace: str, incident_id: DbId, diagnosis_id: DbId) -> DiagnosisRow:
     incident = await load_incident(db, workspace, incident_id)
     async with db.session() as session:
         row = await repo.get_diagnosis(session, diagnosis_id=diagnosis_id, incident_id=incident.id)
@@ -73,7 +73,7 @@ async def _diagnosis(db: DbDep, workspace: str, incident_id: int, diagnosis_id: 
 
 
 @router.get("/diagnoses")
-async def list_diagnoses(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> list[DiagnosisOut]:
+async def list_diagnoses(incident_id: DbId, db: DbDep, workspace: WorkspaceDep) -> list[DiagnosisOut]:
     """Every diagnosis of the incident, oldest first."""
     incident = await load_incident(db, workspace, incident_id)
     async with db.session() as session:
@@ -82,7 +82,7 @@ async def list_diagnoses(incident_id: int, db: DbDep, workspace: WorkspaceDep) -
 
 
 @router.get("/diagnoses/{diagnosis_id}")
-async def get_diagnosis(incident_id: int, diagnosis_id: int, db: DbDep, workspace: WorkspaceDep) -> DiagnosisDetail:
+async def get_diagnosis(incident_id: DbId, diagnosis_id: DbId, db: DbDep, workspace: WorkspaceDep) -> DiagnosisDetail:
     """One diagnosis with the full transcript of tool calls and (truncated) outputs the model saw."""
     row = await _diagnosis(db, workspace, incident_id, diagnosis_id)
     return DiagnosisDetail(**DiagnosisOut.of(row).model_dump(), transcript=list(row.transcript.get("turns", [])))
@@ -93,7 +93,7 @@ async def get_diagnosis(incident_id: int, diagnosis_id: int, db: DbDep, workspac
     response_class=Response,
     responses={200: {"content": {"application/gzip": {}}, "description": "the evidence bundle as .tar.gz"}},
 )
-async def get_evidence(incident_id: int, diagnosis_id: int, db: DbDep, workspace: WorkspaceDep) -> Response:
+async def get_evidence(incident_id: DbId, diagnosis_id: DbId, db: DbDep, workspace: WorkspaceDep) -> Response:
     """The evidence bundle (full tool outputs + alert.json) as a .tar.gz; `aisre diagnose --evidence` replays it."""
     row = await _diagnosis(db, workspace, incident_id, diagnosis_id)
     results = [ToolResult.model_validate(r) for r in row.transcript.get("recorded", [])]
@@ -125,10 +125,11 @@ async def get_evidence(incident_id: int, diagnosis_id: int, db: DbDep, workspace
     responses={409: {"description": "The incident is resolved"}},
 )
 async def request_diagnosis(
-    incident_id: int,
+    incident_id: DbId,
     db: DbDep,
     workspace: WorkspaceDep,
     state: StateDep,
+    principal: PrincipalDep,
     body: Annotated[DiagnoseIn | None, Body()] = None,
 ) -> CommandAccepted:
     """Ask the incident's workflow for a fresh diagnosis; it appears in the timeline and under /diagnoses."""
@@ -136,5 +137,10 @@ async def request_diagnosis(
     row = await load_incident(db, workspace, incident_id)
     if row.status == IncidentStatus.resolved.value:
         raise Conflict(f"incident {incident_id} is resolved; its diagnoses stay readable under /diagnoses")
-    await signal_incident(state, row, "diagnose", DiagnoseRequest(by=body.by, reason=body.reason, incident_id=row.id))
+    await signal_incident(
+        state,
+        row,
+        "diagnose",
+        DiagnoseRequest(by=acting_as(principal, body.by), reason=body.reason, incident_id=row.id),
+    )
     return CommandAccepted(incident_id=row.id, status="diagnosing", detail="the workflow will diagnose the incident")

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.storage import repositories as repo
 from adapters.storage.orm import IncidentRow
-from api.deps import DbDep, StateDep, WorkspaceDep
+from api.deps import DbDep, DbId, PrincipalDep, StateDep, WorkspaceDep, acting_as
 from api.errors import Conflict, NotFound
 from api.ingest import TemporalUnavailable
 from domain.models import AcknowledgeSignal, IncidentState, IncidentStatus, ResolveSignal, Severity
@@ -169,7 +169,7 @@ class CommandAccepted(BaseModel):
     detail: str
 
 
-async def load_incident(db: DbDep, workspace: str, incident_id: int) -> IncidentRow:
+async def load_incident(db: DbDep, workspace: str, incident_id: DbId) -> IncidentRow:
     """The workspace's incident, or 404."""
     async with db.session() as session:
         row = await repo.get_incident(session, incident_id=incident_id, workspace=workspace)
@@ -203,7 +203,7 @@ async def list_incidents(
 
 
 @router.get("/{incident_id}")
-async def get_incident(incident_id: int, db: DbDep, workspace: WorkspaceDep, state: StateDep) -> IncidentDetail:
+async def get_incident(incident_id: DbId, db: DbDep, workspace: WorkspaceDep, state: StateDep) -> IncidentDetail:
     """Stored incident, its workflow run, the Temporal UI link and (while open) the live state."""
     row = await load_incident(db, workspace, incident_id)
     async with db.session() as session:
@@ -292,7 +292,7 @@ class AlertPage(BaseModel):
 
 @router.get("/{incident_id}/alerts")
 async def list_alerts(
-    incident_id: int,
+    incident_id: DbId,
     db: DbDep,
     workspace: WorkspaceDep,
     include_raw: bool = False,
@@ -325,7 +325,7 @@ async def list_alerts(
 
 
 @router.get("/{incident_id}/timeline")
-async def get_timeline(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> list[TimelineEventOut]:
+async def get_timeline(incident_id: DbId, db: DbDep, workspace: WorkspaceDep) -> list[TimelineEventOut]:
     """Every recorded event of the incident, oldest first."""
     row = await load_incident(db, workspace, incident_id)
     async with db.session() as session:
@@ -341,7 +341,7 @@ async def get_timeline(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> 
         404: {"description": "No such incident, or not written yet"},
     },
 )
-async def get_postmortem(incident_id: int, db: DbDep, workspace: WorkspaceDep) -> PlainTextResponse:
+async def get_postmortem(incident_id: DbId, db: DbDep, workspace: WorkspaceDep) -> PlainTextResponse:
     """The postmortem Markdown, written when the incident resolves."""
     row = await load_incident(db, workspace, incident_id)
     if row.postmortem_md is None:
@@ -366,10 +366,11 @@ async def signal_incident(state: StateDep, row: IncidentRow, name: str, arg: Bas
     responses={409: {"description": "Already resolved"}},
 )
 async def resolve_incident(
-    incident_id: int,
+    incident_id: DbId,
     db: DbDep,
     workspace: WorkspaceDep,
     state: StateDep,
+    principal: PrincipalDep,
     body: Annotated[ResolveIn | None, Body()] = None,
 ) -> CommandAccepted:
     """Ask the incident's workflow to resolve it; the postmortem follows."""
@@ -377,7 +378,9 @@ async def resolve_incident(
     row = await load_incident(db, workspace, incident_id)
     if row.status == IncidentStatus.resolved.value:
         raise Conflict(f"incident {incident_id} is already resolved")
-    await signal_incident(state, row, "resolve", ResolveSignal(by=body.by, reason=body.reason, incident_id=row.id))
+    await signal_incident(
+        state, row, "resolve", ResolveSignal(by=acting_as(principal, body.by), reason=body.reason, incident_id=row.id)
+    )
     return CommandAccepted(incident_id=row.id, status="resolving", detail="the workflow will resolve the incident")
 
 
@@ -387,10 +390,11 @@ async def resolve_incident(
     responses={409: {"description": "Not open"}},
 )
 async def acknowledge_incident(
-    incident_id: int,
+    incident_id: DbId,
     db: DbDep,
     workspace: WorkspaceDep,
     state: StateDep,
+    principal: PrincipalDep,
     body: Annotated[AcknowledgeIn | None, Body()] = None,
 ) -> CommandAccepted:
     """Acknowledge an open incident."""
@@ -398,5 +402,7 @@ async def acknowledge_incident(
     row = await load_incident(db, workspace, incident_id)
     if row.status != IncidentStatus.open.value:
         raise Conflict(f"incident {incident_id} is {row.status}, not open")
-    await signal_incident(state, row, "acknowledge", AcknowledgeSignal(by=body.by, incident_id=row.id))
+    await signal_incident(
+        state, row, "acknowledge", AcknowledgeSignal(by=acting_as(principal, body.by), incident_id=row.id)
+    )
     return CommandAccepted(incident_id=row.id, status="acknowledging", detail="the workflow will acknowledge it")

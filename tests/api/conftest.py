@@ -61,7 +61,14 @@ def make_settings(
 
 @asynccontextmanager
 async def running_harness(
-    *, db_url: str, env: WorkflowEnvironment, task_queue: str, tmp_path: Path, worker: bool = True, **extra: object
+    *,
+    db_url: str,
+    env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+    worker: bool = True,
+    channels: dict[str, Any] | None = None,
+    **extra: object,
 ) -> AsyncIterator[Harness]:
     """The real app (lifespan included) and a real worker (unless the test runs its own); `extra` overrides
     Settings fields."""
@@ -86,7 +93,7 @@ async def running_harness(
         async with contextlib.AsyncExitStack() as stack:
             if worker:
                 await stack.enter_async_context(
-                    build_worker(env.client, settings=settings, db=db, task_queue=task_queue)
+                    build_worker(env.client, settings=settings, db=db, task_queue=task_queue, channels=channels)
                 )
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://aisre.test") as http:

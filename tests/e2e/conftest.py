@@ -32,7 +32,19 @@ class EmbeddedStack:
     temporal_port: int = field(default_factory=free_port)
     ui_port: int = field(default_factory=free_port)
     process: subprocess.Popen[str] | None = None
-    output: str = ""
+
+    @property
+    def log_path(self) -> Path:
+        # A file, not a pipe: a pipe nobody drains fills up after ~64 KB of logs and then every process
+        # of the stack blocks on its next log line.
+        return self.data_dir.parent / f"aisre-up-{self.api_port}.log"
+
+    @property
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
 
     @property
     def api(self) -> str:
@@ -55,21 +67,21 @@ class EmbeddedStack:
 
     def start(self, *, timeout: float = 120.0) -> None:
         """Start and wait until /health answers 200."""
-        self.process = subprocess.Popen(
-            self.command(),
-            env=self.env(),
-            cwd=self.data_dir.parent,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        with self.log_path.open("a", encoding="utf-8") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                env=self.env(),
+                cwd=self.data_dir.parent,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                out = self.process.stdout.read() if self.process.stdout else ""
-                raise AssertionError(f"aisre up exited with {self.process.returncode}:\n{out}")
+                raise AssertionError(f"aisre up exited with {self.process.returncode}:\n{self.output}")
             try:
                 if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
                     return
@@ -89,7 +101,6 @@ class EmbeddedStack:
         finally:
             if self.process.poll() is None:
                 os.killpg(self.process.pid, signal.SIGKILL)
-            self.output += self.process.stdout.read() if self.process.stdout else ""
         return code
 
 
