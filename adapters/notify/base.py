@@ -132,8 +132,8 @@ def diagnosis_line(note: Notification) -> str | None:
 
 def approval_hint(note: Notification) -> str:
     """Where to approve when the channel has no buttons."""
-    where = note.url or "the AI-SRE console"
-    return f"Approve or reject in the AI-SRE console or API ({where}) or with `aisre approve`."
+    where = note.url or f"/incidents/{note.incident_id}"
+    return f"Approve or reject through the API: POST {where}/actions/<action id>/approve (or /reject)."
 
 
 def truncate(text: str, limit: int) -> str:

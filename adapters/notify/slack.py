@@ -357,7 +357,7 @@ def card_blocks(note: Notification, *, interactive: bool) -> list[Block]:
         used += len(group)
         shown += 1
     if shown < len(groups):
-        more = f"…and {len(groups) - shown} more actions: see the incident in the console"
+        more = f"…and {len(groups) - shown} more actions: see GET /incidents/{note.incident_id}/actions"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape(more)}})
     return blocks + tail
 
@@ -397,7 +397,7 @@ def digest_blocks(note: Notification) -> list[Block]:
     ]
     body = sections(markdown_to_mrkdwn(note.markdown)) if note.markdown else sections(escape(note.text))
     if note.url:
-        body.append({"type": "section", "text": {"type": "mrkdwn", "text": link(note.url, "Open the console")}})
+        body.append({"type": "section", "text": {"type": "mrkdwn", "text": link(note.url, "Open in AI-SRE")}})
     if len(blocks) + len(body) > MAX_BLOCKS:
         body = body[: MAX_BLOCKS - len(blocks) - 1]
         body.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "…cut to fit one Slack message"}]})

@@ -3,7 +3,7 @@ Workflows "post to a channel when a webhook request is received" URL).
 
 Teams webhooks cannot update a posted card, so every event posts a card with the incident's current state
 and the event on top. Incoming webhooks are not interactive either: pending actions say where to approve
-(the console or API), and the card links to the incident with Action.OpenUrl. The webhook URL is the
+(the API), and the card links to the incident with Action.OpenUrl. The webhook URL is the
 credential: errors say "the Teams webhook" and never show it.
 
 Answers: legacy connectors reply 200 with body `1`; Workflows reply 202. A legacy connector that was
@@ -82,7 +82,7 @@ def markdown_elements(markdown: str) -> list[Element]:
         elements = elements[:MAX_MARKDOWN_BLOCKS]
         cut = True
     if cut:
-        elements.append(_text("…cut to fit one Teams message; the full text is in the console.", isSubtle=True))
+        elements.append(_text("…cut to fit one Teams message; the full text is in AI-SRE.", isSubtle=True))
     return elements
 
 
@@ -130,7 +130,7 @@ def adaptive_card(note: Notification) -> dict[str, Any]:
         "msteams": {"width": "Full"},
     }
     if note.url:
-        label = f"Open incident #{note.incident_id}" if note.incident_id is not None else "Open the console"
+        label = f"Open incident #{note.incident_id}" if note.incident_id is not None else "Open AI-SRE"
         content["actions"] = [{"type": "Action.OpenUrl", "title": label, "url": note.url}]
     return content
 

@@ -459,7 +459,7 @@ async def test_slack_webhook_posts_the_card_without_buttons(slack: FakeSlack):
     assert body["text"]
     assert body["blocks"][0]["type"] == "header"
     assert not [b for b in body["blocks"] if b["type"] == "actions"]
-    assert "Approve or reject in the AI-SRE console or API" in texts(body["blocks"])
+    assert "Approve or reject through the API" in texts(body["blocks"])
     assert "<@U01ALICE>" in texts(second.json()["blocks"])
     assert len(slack.webhook_posts) == 2
 
@@ -533,7 +533,7 @@ async def test_teams_posts_an_adaptive_card_to_a_connector(teams: FakeTeams):
     assert facts["Service"] == "checkout"
     words = " ".join(e.get("text", "") for e in content["body"])
     assert "Waiting for approval (0 of 2)" in words
-    assert "Approve or reject in the AI-SRE console" in words
+    assert "Approve or reject through the API" in words
     assert content["actions"] == [{"type": "Action.OpenUrl", "title": "Open incident #42", "url": URL}]
 
 
