@@ -278,6 +278,8 @@ class NotifyActivities:
         paged: list[PagedPerson] = []
         markdown = None
         subject = next((c for c in cards if c.action_id == inp.action_id), None)
+        if inp.event is NotifyEvent.action_verdict and subject is not None and inp.verdict:
+            _apply_verdict(subject, verdict=inp.verdict, by=inp.by)
         severity = Severity(incident.severity)
         if inp.event is NotifyEvent.opened:
             text = f"New {severity.value} incident #{incident.id}: {incident.title}"
@@ -347,10 +349,25 @@ class NotifyActivities:
         return out
 
 
+def _apply_verdict(action: CardAction, *, verdict: str, by: str | None) -> None:
+    """Show the event's verdict on the card even if the verdict row is not committed yet (the workflow
+    queues the notice first, so the thread never says "done" before "approved")."""
+    names = [n for n in (by or "").split(", ") if n]
+    if verdict == "approval":
+        action.approvers = list(dict.fromkeys([*action.approvers, *names]))
+        return
+    action.status = verdict
+    action.pending = False
+    if verdict == "approved":
+        action.approvers = list(dict.fromkeys([*action.approvers, *names]))
+    elif verdict == "rejected":
+        action.verdict_by = by
+
+
 def _verdict_text(action: CardAction, *, verdict: str, by: str | None) -> str:
     """The event's own words (the card shows the current state; the thread keeps what happened when)."""
     if verdict == "approved":
-        return f"Approved by {', '.join(action.approvers) or by or 'someone'}: {action.description}"
+        return f"Approved by {by or ', '.join(action.approvers) or 'someone'}: {action.description}"
     if verdict == "approval":
         return f"Approved by {by or 'someone'}; a second approver is needed: {action.description}"
     if verdict == "rejected":

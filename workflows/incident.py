@@ -178,16 +178,18 @@ class IncidentWorkflow:
             pending.status = "approved"
             self._ready.append(pending.action_id)
             verdict = "approved"
-        await self._record_verdict(pending, "approved" if verdict == "approved" else "approval", inp.by, inp.reason)
         status = "approved" if verdict == "approved" else "approval"
         key = "approved" if verdict == "approved" else f"approval:{inp.by}"
+        # Queued before the first await: the run loop may execute the action meanwhile, and the thread
+        # must say "approved" before it says "done".
         self._announce(
             NotifyEvent.action_verdict,
             f"action:{pending.action_id}:{key}",
             action_id=pending.action_id,
             verdict=status,
-            by=inp.by,
+            by=", ".join(pending.approvers) if status == "approved" else inp.by,
         )
+        await self._record_verdict(pending, status, inp.by, inp.reason)
         return ApprovalVerdict(action_id=inp.action_id, verdict=verdict, approvers=list(pending.approvers))
 
     @approve.validator
@@ -203,7 +205,6 @@ class IncidentWorkflow:
         """Reject a pending action: it never runs."""
         pending = self._actions[inp.action_id]
         pending.status = "rejected"
-        await self._record_verdict(pending, "rejected", inp.by, inp.reason)
         self._announce(
             NotifyEvent.action_verdict,
             f"action:{pending.action_id}:rejected",
@@ -211,6 +212,7 @@ class IncidentWorkflow:
             verdict="rejected",
             by=inp.by,
         )
+        await self._record_verdict(pending, "rejected", inp.by, inp.reason)
         return ApprovalVerdict(action_id=inp.action_id, verdict="rejected", approvers=list(pending.approvers))
 
     @reject.validator
