@@ -162,12 +162,18 @@ class KeyStore:
         self._ttl = ttl
         self._cache: dict[str, _Cached] = {}
         self._exist = False
+        self._exist_checked = float("-inf")
         self._used: dict[str, float] = {}
 
     async def keys_exist(self) -> bool:
-        if not self._exist:
+        """True once any key exists. While none does, the answer is re-checked at most once a second (a key
+        made by `aisre keys create` in another process ends dev mode within a second; one made through
+        this replica's API ends it at once), instead of a database transaction per keyless request."""
+        now = time.monotonic()
+        if not self._exist and now - self._exist_checked >= 1.0:
             async with self._db.session() as session:
                 self._exist = await repo.any_api_key(session)
+            self._exist_checked = now
         return self._exist
 
     def invalidate(self, key_id: str) -> None:
