@@ -289,6 +289,9 @@ class IncidentWorkflow:
     async def run(self, inp: StartIncidentInput) -> IncidentResult:
         outcome = await self._open()
         if outcome is not None:
+            if self._notices:  # the previous incident's last notices, carried into this run
+                self._start_notifier()
+                await workflow.wait_condition(lambda: not self._notices)
             await workflow.wait_condition(workflow.all_handlers_finished)
             merged_into = self._incident.incident_id if self._incident is not None else None
             return IncidentResult(outcome=outcome, incident_id=merged_into, alert_count=0)
@@ -343,8 +346,6 @@ class IncidentWorkflow:
         )
         self._postmortem_written = True
         self._announce(NotifyEvent.postmortem, "postmortem")
-        # Every notice goes out (or is given up after its retries) before the run ends.
-        await workflow.wait_condition(lambda: not self._notices)
         await self._after_close()
         return IncidentResult(
             outcome=RunOutcome.resolved, incident_id=self._incident.incident_id, alert_count=self._alert_count
@@ -672,10 +673,16 @@ class IncidentWorkflow:
                 self._ack_request = AcknowledgeSignal(by="alert source")
 
     async def _after_close(self) -> None:
-        """Record deliveries that arrived while closing; a new firing alert opens the next incident."""
+        """Record deliveries that arrived while closing; a new firing alert opens the next incident.
+
+        The run ends once its last notices are out (or given up). A channel still retrying never delays
+        the next incident: a firing alert continues-as-new at once and the unsent notices travel along.
+        """
         assert self._incident is not None
         while True:
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() and (bool(self._pending) or not self._notices)
+            )
             late = [b for b in self._pending if b.lifecycle is not Lifecycle.firing]
             firing = [b for b in self._pending if b.lifecycle is Lifecycle.firing]
             self._pending = []
@@ -686,10 +693,14 @@ class IncidentWorkflow:
                     StartIncidentInput(
                         workspace=self._workspace,
                         stream_key=self._stream_key,
-                        carry=IncidentCarry(pending=firing, previous_incident_id=self._incident.incident_id),
+                        carry=IncidentCarry(
+                            pending=firing,
+                            previous_incident_id=self._incident.incident_id,
+                            notices=list(self._notices),
+                        ),
                     )
                 )
-            if not self._pending:
+            if not self._pending and not self._notices:
                 return
 
     # --- helpers --------------------------------------------------------------------------------

@@ -132,6 +132,10 @@ async def test_api_resolve_then_late_resolved_and_recurrence(harness: Harness) -
     assert done["resolution_reason"] == "fixed"
     again = await harness.http.post(f"/incidents/{first['id']}/resolve")
     assert again.status_code == 409
+    # The run closes once its last notices are out (the postmortem is written before them).
+    await harness.client.get_workflow_handle(
+        done["workflow"]["workflow_id"], run_id=done["workflow"]["run_id"]
+    ).result()
 
     # A late "resolved" from Alertmanager is recorded on the closed incident, not a new one.
     late = await harness.http.post("/webhook/alertmanager", content=RESOLVED)

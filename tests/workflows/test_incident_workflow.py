@@ -80,6 +80,7 @@ class FakeStore:
         approval_timeout: int = 3600,
         ladder: list[tuple[int, timedelta]] | None = None,
         notify_fails: bool = False,
+        notify_retrying: bool = False,
     ) -> None:
         self.bad_ids = bad_ids or set()
         self.suggested = suggested or []
@@ -102,6 +103,7 @@ class FakeStore:
         self.previous: list[int | None] = []
         self.notices: list[NotifyInput] = []
         self.notify_fails = notify_fails
+        self.notify_retrying = notify_retrying
 
     def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="normalize_alert")
@@ -197,6 +199,8 @@ class FakeStore:
             self.notices.append(inp)
             if self.notify_fails:
                 raise ApplicationError("slack is down for good", non_retryable=True)
+            if self.notify_retrying and inp.key == "postmortem":
+                raise ApplicationError("slack answers 503", type="ChannelUnavailable")  # retried for hours
             return NotifyResult(sent=["slack"])
 
         return [
@@ -360,3 +364,28 @@ async def test_a_failed_diagnosis_is_recorded_and_the_incident_goes_on(env: Work
     assert result.outcome is RunOutcome.resolved
     assert "the model refused the request" in store.diagnosis_failures[0]
     assert len(store.diagnoses) == 1  # non-retryable: tried once
+
+
+async def test_a_channel_still_retrying_does_not_delay_the_next_incident(env: WorkflowEnvironment) -> None:
+    store = FakeStore(notify_retrying=True)  # the postmortem notice is retried for hours
+    queue = f"tq-{uuid.uuid4()}"
+    workflow_id = f"wf-{uuid.uuid4()}"
+    async with Worker(env.client, task_queue=queue, workflows=[IncidentWorkflow], activities=store.activities()):
+        handle = await signal_with_start(env.client, queue, workflow_id, firing(1))
+        await poll(lambda: _count(handle, 1))
+        await handle.signal(IncidentWorkflow.resolve, ResolveSignal(by="alice"))
+        await poll(lambda: any(n.key == "postmortem" for n in store.notices))
+        # The closed incident's run waits for its last notice; a new firing alert must not.
+        await signal_with_start(env.client, queue, workflow_id, firing(2))
+        follow = env.client.get_workflow_handle_for(IncidentWorkflow.run, workflow_id)
+        state = await poll(lambda: _incident(follow, 102), timeout=10)
+        assert state.status.value == "open"
+        # The unsent notice travelled into the new run, which keeps trying it (for incident 101).
+        await poll(lambda: sum(n.key == "postmortem" and n.incident_id == 101 for n in store.notices) >= 3)
+        store.notify_retrying = False
+        await follow.signal(IncidentWorkflow.resolve, ResolveSignal(by="bob"))
+        final = await follow.result()
+    assert final.incident_id == 102
+    assert store.previous == [None, 101]
+    delivered = [n.incident_id for n in store.notices if n.key == "postmortem"]
+    assert delivered[-1] == 102
