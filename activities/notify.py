@@ -20,6 +20,7 @@ from adapters.notify.base import Channel
 from adapters.storage import repositories as repo
 from adapters.storage.db import Database
 from adapters.storage.orm import ActionLogRow, IncidentRow
+from domain.actions import describe_params
 from domain.digest import Digest, digest_headline, render_digest
 from domain.models import Severity, TimelineKind
 from domain.notify import (
@@ -42,20 +43,9 @@ ONCALL_FILE = "oncall.yaml"
 
 
 def describe_action(row: ActionLogRow) -> str:
-    """One line for a card: the dry-run plan's summary when there is one, else the kind and its target."""
+    """One line for a card: the dry-run plan's summary when there is one, else the kind and its parameters."""
     summary = row.plan.get("summary") if isinstance(row.plan, dict) else None
-    if summary:
-        return str(summary)
-    params = {k: v for k, v in row.params.items() if k != "action"}
-    where = "/".join(str(params[k]) for k in ("namespace", "cluster") if k in params)
-    what = next((str(params[k]) for k in ("deployment", "service", "pod", "task") if k in params), "")
-    target = "/".join(p for p in (where, what) if p)
-    extra = ", ".join(
-        f"{k}={v}"
-        for k, v in params.items()
-        if k not in {"namespace", "cluster", "deployment", "service", "pod", "task"}
-    )
-    return " ".join(p for p in (row.action.replace("_", " "), target, f"({extra})" if extra else "") if p)
+    return str(summary) if summary else f"{row.action.replace('_', ' ')}: {describe_params(row.params)}"
 
 
 def card_action(row: ActionLogRow) -> CardAction:
@@ -113,12 +103,13 @@ class NotifyActivities:
                 todo.append(name)
             # Closing messages still go to channels that carry the card, even in quiet hours.
             for name in selection.held:
-                ref = await repo.card_ref(session, scope=scope, channel=name)
-                if ref and inp.event in (NotifyEvent.resolved, NotifyEvent.postmortem):
-                    if await repo.get_notification(session, scope=scope, key=inp.key, channel=name) is None:
+                previous = await repo.get_notification(session, scope=scope, key=inp.key, channel=name)
+                closing = inp.event in (NotifyEvent.resolved, NotifyEvent.postmortem)
+                if closing and await repo.card_ref(session, scope=scope, channel=name):
+                    if previous is None or previous.status not in ("sent", "skipped"):
                         todo.append(name)
                     continue
-                if await repo.get_notification(session, scope=scope, key=inp.key, channel=name) is None:
+                if previous is None:
                     await repo.record_notification(
                         session,
                         scope=scope,

@@ -149,24 +149,18 @@ def match(patterns: Iterable[_Pattern], method: str, path: str) -> _Pattern | No
 class AccessMiddleware:
     """Authenticate, rate-limit and authorize every request before anything reads its body."""
 
-    def __init__(self, app: ASGIApp, *, fastapi_app: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, *, patterns: list[_Pattern]) -> None:
         self.app = app
-        self._fastapi = fastapi_app
-        self._patterns: list[_Pattern] | None = None
+        self._patterns = patterns  # route_patterns(app), computed once when the app is built
         self._limits: dict[str, Limit | None] | None = None
         self._limiter_warned = 0.0
         self._fallback = MemoryRateLimiter()  # per-replica limits while a shared Redis is unavailable
-
-    def patterns(self) -> list[_Pattern]:
-        if self._patterns is None:
-            self._patterns = route_patterns(self._fastapi)
-        return self._patterns
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = match(self.patterns(), scope["method"], scope["path"])
+        route = match(self._patterns, scope["method"], scope["path"])
         if route is None:
             await self.app(scope, receive, send)  # 404 / 405 from the router
             return

@@ -118,10 +118,10 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(oncall.router)
     app.include_router(slack.router)
     app.include_router(admin.router)
-    route_patterns(app)  # every route must declare its access level: refuse to build the app otherwise
+    patterns = route_patterns(app)  # every route must declare its access level: refuse to build otherwise
     # Outermost last: headers on every answer, CORS preflights, size limit, then who is calling, then depth.
     app.add_middleware(JsonDepthMiddleware, max_depth=settings.max_json_depth)
-    app.add_middleware(AccessMiddleware, fastapi_app=app)
+    app.add_middleware(AccessMiddleware, patterns=patterns)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -165,6 +165,11 @@ class KeyStore:
         self._exist_checked = float("-inf")
         self._used: dict[str, float] = {}
 
+    @property
+    def secret(self) -> bytes:
+        """The server secret keys are hashed under (read once, at start)."""
+        return self._secret
+
     async def keys_exist(self) -> bool:
         """True once any key exists. While none does, the answer is re-checked at most once a second (a key
         made by `aisre keys create` in another process ends dev mode within a second; one made through

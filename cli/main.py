@@ -176,16 +176,11 @@ def _refuse_open_dev_mode(settings: Settings) -> None:
     if is_loopback(settings.api_host):
         return
 
-    async def keys_exist() -> bool:
-        db = Database(settings.resolved_database_url())
-        try:
-            await db.migrate()
-            async with db.session() as session:
-                return await repo.any_api_key(session)
-        finally:
-            await db.dispose()
+    async def keys_exist(db: Database) -> bool:
+        async with db.session() as session:
+            return await repo.any_api_key(session)
 
-    if not asyncio.run(keys_exist()):
+    if not _db_call(settings, keys_exist):
         _fail(
             f"refusing to serve on {settings.api_host} without API keys: anyone who can reach it would act as "
             "admin. Create a key first (aisre keys create --workspace default --role admin), or bind to 127.0.0.1"
@@ -193,16 +188,10 @@ def _refuse_open_dev_mode(settings: Settings) -> None:
 
 
 def _migrate(settings: Settings) -> None:
-    from adapters.storage.db import Database
+    async def nothing(_db: Any) -> None:
+        return None
 
-    async def main() -> None:
-        db = Database(settings.resolved_database_url())
-        try:
-            await db.migrate()
-        finally:
-            await db.dispose()
-
-    asyncio.run(main())
+    _db_call(settings, nothing)  # _db_call migrates before it runs anything
 
 
 @app.command()
@@ -378,6 +367,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _db_call(settings: Settings, work: Any) -> Any:
+    """Open the database (migrated), run `work(db)`, close it."""
     from adapters.storage.db import Database
 
     async def run() -> Any:

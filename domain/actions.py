@@ -6,8 +6,9 @@ engine (domain/policy.py) decides whether they may run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -246,3 +247,9 @@ class ActionOutcome(_Model):
 class Verification(_Model):
     ok: bool
     detail: str
+
+
+def describe_params(params: Mapping[str, Any]) -> str:
+    """One line from a stored action's parameters: "namespace=shop deployment=checkout replicas=4"."""
+    skip = {"action", "changes", "reason"}
+    return " ".join(f"{k}={v}" for k, v in params.items() if k not in skip and v is not None)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.models import Severity
 from domain.notify import NotifyEvent
@@ -27,6 +27,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _reference(value: str) -> str:
+    check_secret_reference(value, "channel credential")
+    return value
+
+
+# A credential in routing.yaml: only a reference (env:NAME or file:/path), never the secret itself.
+SecretRef = Annotated[str, AfterValidator(_reference)]
+
+
 class _Channel(_Model):
     # Events this channel takes; None = the type's default (e.g. PagerDuty only follows the lifecycle).
     events: list[NotifyEvent] | None = None
@@ -38,54 +47,30 @@ class SlackChannel(_Channel):
 
     type: Literal["slack"]
     channel: str = Field(min_length=1)  # channel id (C0123ABC) or name
-    token: str  # reference to the bot token (xoxb-...)
+    token: SecretRef  # the bot token (xoxb-...)
     api_url: str = "https://slack.com/api"
-
-    @field_validator("token")
-    @classmethod
-    def _ref(cls, value: str) -> str:
-        check_secret_reference(value, "slack token")
-        return value
 
 
 class SlackWebhookChannel(_Channel):
     """Slack incoming webhook: one message per event (no buttons: incoming webhooks cannot be interactive)."""
 
     type: Literal["slack_webhook"]
-    url: str  # reference: the webhook URL is itself the credential
-
-    @field_validator("url")
-    @classmethod
-    def _ref(cls, value: str) -> str:
-        check_secret_reference(value, "slack_webhook url")
-        return value
+    url: SecretRef  # the webhook URL is itself the credential
 
 
 class TeamsChannel(_Channel):
     """Microsoft Teams incoming webhook (or Workflows webhook) with an Adaptive Card."""
 
     type: Literal["teams"]
-    url: str  # reference: the webhook URL is itself the credential
-
-    @field_validator("url")
-    @classmethod
-    def _ref(cls, value: str) -> str:
-        check_secret_reference(value, "teams url")
-        return value
+    url: SecretRef  # the webhook URL is itself the credential
 
 
 class PagerDutyChannel(_Channel):
     """PagerDuty Events API v2: trigger / acknowledge / resolve, dedup_key = the incident id."""
 
     type: Literal["pagerduty"]
-    routing_key: str  # reference to the integration (routing) key
+    routing_key: SecretRef  # the integration (routing) key
     api_url: str = "https://events.pagerduty.com"
-
-    @field_validator("routing_key")
-    @classmethod
-    def _ref(cls, value: str) -> str:
-        check_secret_reference(value, "pagerduty routing_key")
-        return value
 
 
 class EmailChannel(_Channel):
@@ -97,19 +82,12 @@ class EmailChannel(_Channel):
     starttls: bool = True
     ssl: bool = False  # implicit TLS (port 465); exclusive with starttls
     username: str | None = None
-    password: str | None = None  # reference
+    password: SecretRef | None = None
     sender: str = Field(alias="from", min_length=3)
     to: list[str] = Field(default_factory=list)
     page_people: bool = True  # escalation pages also go to the paged people's addresses
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("password")
-    @classmethod
-    def _ref(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_secret_reference(value, "email password")
-        return value
 
     @model_validator(mode="after")
     def _tls(self) -> EmailChannel:

@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.storage.orm import ActionLogRow, AlertRow, IncidentRow, NotificationLogRow
+from domain.actions import describe_params
 from domain.digest import Digest, DigestIncident, NoisyAlert, PendingApproval
 from domain.models import IncidentStatus, Lifecycle, Severity
 
@@ -29,12 +30,6 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _seconds(pairs: Sequence[Any]) -> list[float]:
     return [(later - earlier).total_seconds() for earlier, later in pairs if earlier is not None and later is not None]
-
-
-def describe_params(params: dict[str, Any]) -> str:
-    """One line from a stored action's parameters: "namespace=shop deployment=checkout replicas=4"."""
-    skip = {"action", "changes", "reason"}
-    return " ".join(f"{k}={v}" for k, v in params.items() if k not in skip and v is not None)
 
 
 async def build_digest(

@@ -97,6 +97,30 @@ async def _update(state: StateDep, row: IncidentRow, name: str, arg: BaseModel, 
         raise
 
 
+async def _verdict(
+    state: StateDep,
+    db: DbDep,
+    principal: PrincipalDep,
+    workspace: str,
+    incident_id: int,
+    action_id: str,
+    verb: str,
+    body: VerdictIn,
+) -> ApprovalVerdict:
+    """The approve / reject update, as the caller (the key's name and role) in the caller's workspace."""
+    row = await load_incident(db, workspace, incident_id)
+    arg = ApprovalInput(
+        action_id=action_id,
+        by=acting_as(principal, body.by),
+        role=Role(principal.role),
+        workspace=workspace,
+        incident_id=row.id,
+        reason=body.reason,
+    )
+    verdict: ApprovalVerdict = await _update(state, row, verb, arg, ApprovalVerdict)
+    return verdict
+
+
 @router.post(
     "/incidents/{incident_id}/actions/{action_id}/approve",
     responses={409: {"description": "Refused: not pending, expired, wrong workspace or role, same approver twice"}},
@@ -111,18 +135,7 @@ async def approve(
     body: Annotated[VerdictIn | None, Body()] = None,
 ) -> ApprovalVerdict:
     """Approve a pending action; the answer is the workflow's verdict (approved, or awaiting a second approver)."""
-    body = body or VerdictIn()
-    row = await load_incident(db, workspace, incident_id)
-    arg = ApprovalInput(
-        action_id=action_id,
-        by=acting_as(principal, body.by),
-        role=Role(principal.role),
-        workspace=workspace,
-        incident_id=row.id,
-        reason=body.reason,
-    )
-    verdict: ApprovalVerdict = await _update(state, row, "approve", arg, ApprovalVerdict)
-    return verdict
+    return await _verdict(state, db, principal, workspace, incident_id, action_id, "approve", body or VerdictIn())
 
 
 @router.post("/incidents/{incident_id}/actions/{action_id}/reject", responses={409: {"description": "Refused"}})
@@ -136,18 +149,7 @@ async def reject(
     body: Annotated[VerdictIn | None, Body()] = None,
 ) -> ApprovalVerdict:
     """Reject a pending action: it never runs."""
-    body = body or VerdictIn()
-    row = await load_incident(db, workspace, incident_id)
-    arg = ApprovalInput(
-        action_id=action_id,
-        by=acting_as(principal, body.by),
-        role=Role(principal.role),
-        workspace=workspace,
-        incident_id=row.id,
-        reason=body.reason,
-    )
-    verdict: ApprovalVerdict = await _update(state, row, "reject", arg, ApprovalVerdict)
-    return verdict
+    return await _verdict(state, db, principal, workspace, incident_id, action_id, "reject", body or VerdictIn())
 
 
 @router.post("/actions/execute", status_code=status.HTTP_202_ACCEPTED, responses={409: {"description": "Refused"}})

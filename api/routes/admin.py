@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from adapters.storage import repositories as repo
 from adapters.storage.orm import ApiKeyRow
-from api.auth import KeyRole, create_key, revoke_key, server_secret
+from api.auth import KeyRole, create_key, revoke_key
 from api.deps import DbDep, PrincipalDep, StateDep, WorkspaceDep
 from api.errors import NotFound
 
@@ -66,7 +66,7 @@ async def add_key(body: KeyIn, state: StateDep, workspace: WorkspaceDep, princip
     """Create a key in the caller's workspace; the answer holds it once."""
     new = await create_key(
         state.db,
-        secret=server_secret(state.settings),
+        secret=state.keys.secret,
         workspace=workspace,
         role=body.role,
         name=body.name,
